@@ -1,0 +1,169 @@
+"""Building many commits, each holding exactly the paths of one job.
+
+``datalad save`` per job costs a second and grows with the dataset, because
+it asks for the status of the whole work tree. A job's outputs are known, so
+we stage just those paths (with git-annex where the dataset uses it, which
+honours ``annex.largefiles`` as ``datalad save`` does), then write the chain
+of commits with a single ``git fast-import`` process: every commit starts
+from its predecessor's tree and replaces only its own paths. The branch is
+moved once, with a compare-and-swap, so a concurrent commit is never lost.
+Files of other running jobs are never staged, so never swept in.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .paths import ancestors_and_self
+
+_CHUNK = 2000
+
+
+class CommitError(RuntimeError):
+    """Git refused a step of building the commits."""
+
+
+@dataclass
+class PlannedCommit:
+    key: str
+    paths: list[str]  # dataset-relative, files or directories
+    message: str
+
+
+def _git(repo: Path, args: list[str], *, input: bytes | None = None,
+         env: dict | None = None) -> bytes:
+    proc = subprocess.run(["git", *args], cwd=repo, input=input, env=env,
+                          capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise CommitError(f"git {' '.join(args[:3])} failed: "
+                          f"{proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+def _literal(paths: Iterable[str]) -> list[str]:
+    # Output names may contain glob characters: never let git expand them.
+    return [f":(literal){p}" for p in paths]
+
+
+def head_state(repo: Path) -> tuple[str, str]:
+    """(ref to move, commit it points to): the branch, or HEAD if detached."""
+    ref = subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=repo,
+                         capture_output=True, text=True).stdout.strip() or "HEAD"
+    sha = _git(repo, ["rev-parse", "--verify", "HEAD^{commit}"]).decode().strip()
+    return ref, sha
+
+
+def stage(repo: Path, paths: list[str], use_annex: bool) -> None:
+    """Stage exactly ``paths`` (additions, changes and deletions)."""
+    existing = [p for p in paths if os.path.lexists(repo / p)]
+    gone = [p for p in paths if p not in set(existing)]
+    for chunk in _chunks(existing):
+        if use_annex:
+            _git(repo, ["annex", "add", "--quiet", "--", *chunk])
+        # git add after annex add only picks up deletions inside the
+        # directories and files annex add left as they are.
+        _git(repo, ["add", "--all", "--", *_literal(chunk)])
+    for chunk in _chunks(gone):
+        _git(repo, ["rm", "-r", "--cached", "--quiet", "--ignore-unmatch",
+                    "--", *_literal(chunk)])
+
+
+def _entries(repo: Path, args: list[str], paths: list[str]) -> dict[str, tuple[str, str]]:
+    """path -> (mode, sha) from ``ls-files -s`` or ``ls-tree -r``."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in _chunks(paths):
+        out = _git(repo, [*args, "-z", "--", *_literal(chunk)])
+        for item in out.split(b"\0"):
+            if not item:
+                continue
+            meta, path = item.split(b"\t", 1)
+            words = meta.decode().split()
+            if args[0] == "ls-files":  # mode sha stage
+                mode, sha = words[0], words[1]
+            else:  # mode type sha
+                mode, sha = words[0], words[2]
+            found[path.decode()] = (mode, sha)
+    return found
+
+
+def _quote_path(path: str) -> str:
+    if any(c in path for c in '"\n\\') or path.startswith(" "):
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return path
+
+
+def _assign(planned: list[PlannedCommit], paths: set[str]) -> dict[int, list[str]]:
+    """Which plan each path belongs to: the first plan naming it or a parent
+    directory of it. Linear in the number of paths, not paths x plans."""
+    roots: dict[str, int] = {}
+    for index, plan in enumerate(planned):
+        for root in plan.paths:
+            roots.setdefault(root, index)
+    owner: dict[int, list[str]] = {}
+    for path in sorted(paths):
+        for candidate in ancestors_and_self(path):
+            if candidate in roots:
+                owner.setdefault(roots[candidate], []).append(path)
+                break
+    return owner
+
+
+def build_commits(repo: Path, planned: list[PlannedCommit], parent: str,
+                  use_annex: bool) -> dict[str, str]:
+    """Stage all planned paths and write one commit per plan, chained on
+    ``parent``. Returns key -> commit sha; no branch is moved yet."""
+    all_paths = sorted({p for plan in planned for p in plan.paths})
+    stage(repo, all_paths, use_annex)
+    staged = _entries(repo, ["ls-files", "-s"], all_paths)
+    committed = _entries(repo, ["ls-tree", "-r", "--full-tree", parent], all_paths)
+    ident = {
+        kind: _git(repo, ["var", f"GIT_{kind.upper()}_IDENT"]).decode().strip()
+        for kind in ("author", "committer")}
+    owner = _assign(planned, set(staged) | set(committed))
+    ref = f"refs/slurmsweep/build-{os.getpid()}"
+    stream: list[bytes] = []
+    for mark, plan in enumerate(planned, start=1):
+        msg = plan.message.encode()
+        stream.append(f"commit {ref}\nmark :{mark}\n"
+                      f"author {ident['author']}\ncommitter {ident['committer']}\n"
+                      f"data {len(msg)}\n".encode() + msg + b"\n")
+        stream.append(f"from {parent}\n".encode() if mark == 1
+                      else f"from :{mark - 1}\n".encode())
+        for path in owner.get(mark - 1, ()):
+            if path not in staged:
+                stream.append(f"D {_quote_path(path)}\n".encode())
+            elif committed.get(path) != staged[path]:
+                mode, sha = staged[path]
+                stream.append(f"M {mode} {sha} {_quote_path(path)}\n".encode())
+        stream.append(b"\n")
+    stream.append(b"done\n")
+    with tempfile.NamedTemporaryFile(prefix="slurmsweep-marks-", delete=False) as marks:
+        marks_path = marks.name
+    try:
+        _git(repo, ["fast-import", "--quiet", "--done", f"--export-marks={marks_path}"],
+             input=b"".join(stream))
+        shas = dict(line.split() for line in Path(marks_path).read_text().splitlines())
+    finally:
+        os.unlink(marks_path)
+        subprocess.run(["git", "update-ref", "-d", ref], cwd=repo, capture_output=True)
+    return {plan.key: shas[f":{i}"] for i, plan in enumerate(planned, start=1)}
+
+
+def advance(repo: Path, ref: str, new: str, old: str) -> None:
+    """Move ``ref`` from ``old`` to ``new``; fails if someone else moved it."""
+    _git(repo, ["update-ref", "-m", "datalad slurm-finish", ref, new, old])
+
+
+def is_ancestor(repo: Path, commit: str, of: str = "HEAD") -> bool:
+    proc = subprocess.run(["git", "merge-base", "--is-ancestor", commit, of],
+                          cwd=repo, capture_output=True)
+    return proc.returncode == 0

@@ -1,0 +1,270 @@
+"""Finishing jobs: one status query, then one commit per finished job.
+
+The order of steps makes ``kill -9`` at any moment safe to rerun:
+
+1. the commits are written (unreachable objects if we die here);
+2. the store notes each job's commit (status ``committing``);
+3. the branch moves to the last commit, compare-and-swap;
+4. the jobs leave the store.
+
+A rerun first looks at ``committing`` jobs: if their commit is in the
+history, they are done and only leave the store; otherwise they are open
+again and are finished anew. No job is lost and no record is written twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from . import __version__
+from .commits import PlannedCommit, advance, build_commits, head_state, is_ancestor
+from .record import RECORD_VERSION, format_record
+from .redact import redact_tree
+from .sbatch_args import expand_log_pattern
+from .slurm import JobStatus, SlurmError
+from .states import JobState
+from .store import Job, JobStore
+
+
+@dataclass
+class Outcome:
+    """What happened to one job; the command turns it into a result record."""
+
+    job: Job
+    status: str  # ok | impossible | error | notneeded
+    message: str
+    state: JobState | None = None
+    commit: str | None = None
+
+
+def pwd_relative(path: str, pwd: str) -> str:
+    """A dataset-relative path as run records store it: relative to pwd."""
+    if pwd == ".":
+        return path
+    return PurePosixPath(os.path.relpath(path, pwd)).as_posix()
+
+
+def tool_versions(backend) -> dict[str, str]:
+    import datalad
+
+    def first_line(argv: list[str]) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+        except OSError:
+            return "unknown"
+        return (out.strip().splitlines() or ["unknown"])[0]
+
+    try:
+        slurm = backend.version()
+    except SlurmError:
+        slurm = "unknown"
+    return {
+        "datalad": datalad.__version__,
+        "datalad-slurmsweep": __version__,
+        "git": first_line(["git", "--version"]).replace("git version ", ""),
+        "git-annex": first_line(["git", "annex", "version", "--raw"]),
+        "slurm": slurm,
+    }
+
+
+def log_paths(job: Job, status: JobStatus) -> list[str]:
+    """Dataset-relative log files of the job's tasks (existing or not)."""
+    found = []
+    patterns = [job.log_output] + ([job.log_error] if job.log_error
+                                    and job.log_error != job.log_output else [])
+    for task in status.tasks:
+        raw = task.raw_id or job.job_id
+        for pattern in patterns:
+            name = expand_log_pattern(
+                pattern, job_id=raw,
+                array_job_id=job.job_id if task.task_id is not None else None,
+                task_id=task.task_id, job_name=job.job_name,
+                user=job.extra.get("user", ""), node=task.node)
+            path = os.path.normpath(os.path.join(job.workdir, name))
+            found.append(PurePosixPath(path).as_posix())
+    return list(dict.fromkeys(found))
+
+
+def env_file(job: Job) -> str:
+    """``slurm-job-<id>.env.json`` beside the job's (first) stdout log."""
+    first = expand_log_pattern(job.log_output, job_id=job.job_id,
+                               array_job_id=job.job_id, task_id=0,
+                               job_name=job.job_name, user="", node="")
+    directory = os.path.normpath(os.path.join(job.workdir, os.path.dirname(first)))
+    return PurePosixPath(directory, f"slurm-job-{job.job_id}.env.json").as_posix()
+
+
+def build_record(job: Job, status: JobStatus, dsid: str | None,
+                 versions: dict, slurm_outputs: list[str]) -> dict:
+    job_id: int | str = int(job.job_id) if job.job_id.isdigit() else job.job_id
+    record = {
+        "cmd": " ".join(_shell_quote(a) for a in job.cmd),
+        "sbatch_argv": job.cmd,
+        "chain": job.chain,
+        "commit_id": None,
+        "dsid": dsid,
+        "inputs": [pwd_relative(p, job.pwd) for p in job.inputs],
+        "extra_inputs": [pwd_relative(p, job.pwd) for p in job.extra_inputs],
+        "outputs": [pwd_relative(p, job.pwd) for p in job.outputs],
+        "pwd": job.pwd,
+        "slurm_job_id": job_id,
+        "slurm_outputs": [pwd_relative(p, job.pwd) for p in slurm_outputs],
+        "state": status.state.value,
+        "exit": status.exit_code,
+        "exit_code": status.exit_code,
+        "tasks": [t.as_record() for t in status.tasks],
+        "array": job.array_tasks is not None,
+        "backend": job.backend,
+        "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(job.submitted_at)),
+        "versions": versions,
+        "record_version": RECORD_VERSION,
+        "tool": "datalad-slurmsweep",
+    }
+    if job.sweep:
+        record["sweep"] = job.sweep
+        record.update(job.extra.get("record", {}))
+    return record
+
+
+def _shell_quote(arg: str) -> str:
+    import shlex
+    return shlex.quote(arg)
+
+
+def write_env_file(ds_root: Path, job: Job, status: JobStatus, path: str) -> None:
+    content = {
+        "slurm_job_id": job.job_id,
+        "environment": job.environment,
+        "slurm": {"source": status.source, "state": status.state.value,
+                  "tasks": [t.as_record() for t in status.tasks]},
+        "sbatch_argv": job.cmd,
+        "pwd": job.pwd,
+    }
+    target = ds_root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Redact again at write time: the store may predate a stricter pattern.
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(redact_tree(content), indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, target)
+
+
+def reconcile(ds_root: Path, store: JobStore, backend) -> Iterator[Outcome]:
+    """Settle what an interrupted run left behind (see the module doc)."""
+    committing = store.jobs(status="committing")
+    done = [j for j in committing if is_ancestor(ds_root, j.commit)]
+    store.remove([j.token for j in done])
+    store.reopen([j.token for j in committing if j not in done])
+    for job in done:
+        yield Outcome(job, "ok", f"job {job.job_id} was already committed as "
+                      f"{job.commit[:10]} by an interrupted run", commit=job.commit)
+    from .store import owner_tag
+    host = owner_tag().split(":")[0]
+    for job in store.jobs(status="submitting"):
+        owner_host, _, pid = job.owner.partition(":")
+        if owner_host == host and pid.isdigit() and _alive(int(pid)):
+            continue  # a schedule is in progress right now
+        try:
+            found = backend.find_by_comment(job.token)
+        except SlurmError:
+            continue
+        if found:
+            store.mark_submitted(job.token, found[0])
+            job.job_id = found[0]
+            yield Outcome(job, "ok", f"job {found[0]} was submitted by an "
+                          "interrupted schedule and is tracked now")
+        else:
+            store.remove([job.token])
+            yield Outcome(job, "notneeded", "dropped the reservation of an "
+                          "interrupted schedule that submitted nothing")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def finish(ds_root: Path, store: JobStore, backend, jobs: list[Job],
+           statuses: dict[str, JobStatus], *, dsid: str | None, use_annex: bool,
+           accept_failed: bool = False, close_failed: bool = False,
+           messages: list[str] | None = None) -> Iterator[Outcome]:
+    """Commit finished jobs, close or report failed ones, report the rest."""
+    to_commit: list[tuple[Job, JobStatus]] = []
+    to_close: list[Job] = []
+    for job in jobs:
+        status = statuses[job.job_id]
+        state = status.state
+        detail = _task_summary(job, status)
+        if state.is_active:
+            yield Outcome(job, "impossible", f"job {job.job_id} is still {state.value}{detail}",
+                          state=state)
+        elif state.is_success or (accept_failed and state is not JobState.LOST):
+            to_commit.append((job, status))
+        elif close_failed:
+            to_close.append(job)
+            yield Outcome(job, "ok", f"closed failed job {job.job_id} ({state.value}{detail}) "
+                          "without committing; its files are left in place", state=state)
+        else:
+            hint = ("Slurm no longer knows this job" if state is JobState.LOST
+                    else "its outputs are not committed")
+            yield Outcome(job, "impossible",
+                          f"job {job.job_id} ended {state.value}{detail}: {hint}; use "
+                          "--accept-failed-jobs to commit it anyway or "
+                          "--close-failed-jobs to forget it", state=state)
+    store.remove([j.token for j in to_close])
+    if to_commit:
+        yield from _commit(ds_root, store, backend, to_commit, dsid=dsid,
+                           use_annex=use_annex, messages=messages)
+
+
+def crashpoint(name: str) -> None:
+    """Die here, as kill -9 would, when the crash-safety tests ask for it."""
+    if os.environ.get("DATALAD_SLURMSWEEP_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _task_summary(job: Job, status: JobStatus) -> str:
+    if job.array_tasks is None:
+        return ""
+    parts = [f"{job.job_id}_{t.task_id}: {t.state.value}" for t in status.tasks]
+    if len(parts) > 10:
+        bad = [p for p, t in zip(parts, status.tasks) if not t.state.is_success]
+        parts = bad[:10] + [f"... {len(parts)} tasks"]
+    return " [" + ", ".join(parts) + "]"
+
+
+def _commit(ds_root: Path, store: JobStore, backend, items, *, dsid, use_annex,
+            messages) -> Iterator[Outcome]:
+    versions = tool_versions(backend)
+    planned = []
+    for job, status in items:
+        env_path = env_file(job)
+        write_env_file(ds_root, job, status, env_path)
+        logs = [p for p in log_paths(job, status) if os.path.lexists(ds_root / p)]
+        slurm_outputs = logs + [env_path]
+        record = build_record(job, status, dsid, versions, slurm_outputs)
+        msgs = list(messages or []) + ([job.message] if job.message else [])
+        planned.append(PlannedCommit(
+            key=job.token, paths=job.outputs + slurm_outputs,
+            message=format_record(record, msgs)))
+    ref, head = head_state(ds_root)
+    shas = build_commits(ds_root, planned, head, use_annex)
+    crashpoint("built")
+    store.mark_committing(shas)
+    crashpoint("marked")
+    advance(ds_root, ref, shas[planned[-1].key], head)
+    crashpoint("advanced")
+    store.remove([job.token for job, _ in items])
+    for job, status in items:
+        yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})",
+                      state=status.state, commit=shas[job.token])
