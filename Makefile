@@ -1,0 +1,40 @@
+# One-command entry points. Everything a fresh Debian machine (as root) needs
+# is installed here: Python dependencies, git-annex (from PyPI), and the
+# local single-node Slurm cluster (tools/local-slurm).
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+PYTEST_ARGS ?=
+
+.PHONY: setup deps install cluster cluster-stop test unit demo docs lint
+
+setup: deps install cluster
+
+deps:
+	@if [ "$$(id -u)" = 0 ] && ! command -v git >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y git; fi
+
+install:
+	$(PIP) install --quiet --disable-pip-version-check -e '.[devel]'
+	@git annex version --raw >/dev/null || { echo "git-annex is not usable"; exit 1; }
+
+cluster:
+	tools/local-slurm start
+
+cluster-stop:
+	tools/local-slurm stop
+
+test: setup
+	$(PYTHON) -m pytest -ra $(PYTEST_ARGS)
+
+unit: install
+	$(PYTHON) -m pytest -ra -m "not slurm" -k "not cluster" $(PYTEST_ARGS)
+
+demo: setup
+	tools/demo
+
+docs: install
+	$(PYTHON) tools/gen-cli-docs
+	$(PYTHON) -m sphinx -q -b html docs docs/_build/html
+
+lint: install
+	ruff check datalad_slurmsweep tests

@@ -1,0 +1,7 @@
+project = "datalad-slurmsweep"
+author = "datalad-slurmsweep developers"
+extensions = []
+source_suffix = ".rst"
+master_doc = "index"
+exclude_patterns = ["_build"]
+html_theme = "alabaster"
