@@ -131,10 +131,12 @@ def prepare(ds_root: Path, sbatch_argv: list[str], *, outputs: list[str],
                 f"log file {pattern} (--output/--error) is an absolute path; "
                 "give it relative to the job's directory so it can be committed")
         _rel(str(ds_root / logs.workdir / pattern), ds_root, ds_root, "log file")
-    return JobSpec(sbatch_argv=list(sbatch_argv), pwd=pwd, outputs=out,
+    spec = JobSpec(sbatch_argv=list(sbatch_argv), pwd=pwd, outputs=out,
                    inputs=ins, extra_inputs=extra_ins, logs=logs,
                    array_tasks=tasks, message=message, chain=list(chain),
                    sweep=sweep, extra=dict(extra or {}))
+    log_dirs(ds_root, spec, getpass.getuser())
+    return spec
 
 
 def check_conflicts(store: JobStore, spec: JobSpec) -> None:
@@ -151,14 +153,22 @@ def describe_conflicts(clashes) -> str:
             + ". Finish or close those jobs first (datalad slurm-finish)")
 
 
-def log_dirs(ds_root: Path, spec: JobSpec) -> list[Path]:
-    """Directories the logs go to, when they can be known before submission."""
+def log_dirs(ds_root: Path, spec: JobSpec, user: str) -> list[Path]:
+    """Directories the logs go to. Only the job name, the user and ``%%`` can
+    be known before submission; a directory that needs more cannot be
+    created in advance, and Slurm would silently lose the log."""
     dirs = []
     for pattern in spec.logs.patterns():
-        parent = Path(pattern).parent
-        if "%" in str(parent):
-            continue
-        dirs.append(ds_root / spec.logs.workdir / parent)
+        parent = str(Path(pattern).parent)
+        known = parent.replace("%%", "\0").replace("%x", spec.logs.job_name)
+        known = known.replace("%u", user)
+        if "%" in known:
+            raise ScheduleError(
+                f"the log directory of {pattern!r} (--output/--error) depends on "
+                "values known only after submission; Slurm cannot create it and "
+                "would lose the log. Use a fixed directory (placeholders are "
+                "fine in the file name)")
+        dirs.append(ds_root / spec.logs.workdir / known.replace("\0", "%"))
     return dirs
 
 
@@ -204,7 +214,7 @@ def submit(ds_root: Path, store: JobStore, backend, spec: JobSpec, *,
         if use_annex and existing:
             _annex_call(ds_root, "unlock", existing)
             unlocked = existing
-        for directory in log_dirs(ds_root, spec):
+        for directory in log_dirs(ds_root, spec, job.extra["user"]):
             probe, missing = directory, []
             while not probe.exists():
                 missing.append(probe)

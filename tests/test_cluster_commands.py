@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -114,7 +113,9 @@ def test_walkthrough_of_the_datalad_slurm_documentation(tmp_path):
     assert sorted(plat.record["slurm_outputs"])[:3] == [
         f"slurm-{platinum}_{i}.out" for i in range(3)]
     assert open_jobs(ds) == []
-    assert git(ds, "status", "--porcelain") == ""
+    # Only the closed job's files are left uncommitted.
+    assert sorted(git(ds, "status", "--porcelain").splitlines()) == [
+        "?? models/bronze/", f"?? slurm-{bronze}.out"]
 
     # Reschedule gold: same command, tracked, and its record chains the original.
     gold_sha = recs[gold][0]
@@ -187,6 +188,14 @@ def test_log_directory_is_created_and_logs_committed(tmp_path):
     assert f"logs/job.sh/slurm-job-{job}.env.json" in committed
 
 
+def test_log_directory_that_needs_the_job_id_is_refused_before_submission(tmp_path):
+    ds = make_dataset(tmp_path / "ds", files={"job.sh": OK.format(out="out")})
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "--output=logs/%j/out.txt", "job.sh"],
+                 outputs=["out"])
+    assert res["status"] == "impossible" and "logs/%j/out.txt" in res["message"]
+    assert open_jobs(ds) == [] and not (tmp_path / "ds/logs").exists()
+
+
 def test_unknown_and_lost_jobs_do_not_stop_the_others(tmp_path):
     ds = make_dataset(tmp_path / "ds", files={"job.sh": OK.format(out="out")})
     good = schedule(ds, "sbatch", "job.sh", outputs=["out"])
@@ -210,10 +219,12 @@ def test_unknown_and_lost_jobs_do_not_stop_the_others(tmp_path):
 def test_dirty_script_or_input_is_refused_before_submission(tmp_path):
     ds = make_dataset(tmp_path / "ds", files={"job.sh": OK.format(out="out"),
                                              "data/in.txt": "v1"})
+    # The script is annexed (a symlink): edit it as a user would, unlocked.
+    (tmp_path / "ds/job.sh").unlink()
     (tmp_path / "ds/job.sh").write_text(OK.format(out="out") + "# edited\n")
     (res,) = api(ds, "slurm_schedule", ["sbatch", "job.sh"], outputs=["out"])
     assert res["status"] == "impossible" and "job.sh" in res["message"]
-    git(ds, "checkout", "job.sh")
+    git(ds, "checkout", "--", "job.sh")
     (tmp_path / "ds/data/in.txt").unlink()
     (tmp_path / "ds/data/in.txt").write_text("v2")
     (res,) = api(ds, "slurm_schedule", ["sbatch", "job.sh"], inputs=["data"], outputs=["out"])
@@ -326,7 +337,7 @@ def test_wait_finishes_when_jobs_end(tmp_path):
 
 def test_cli_json_output(tmp_path):
     ds = make_dataset(tmp_path / "ds", files={"job.sh": OK.format(out="out")})
-    proc = subprocess.run([sys.executable, "-m", "datalad", "-f", "json", "slurm-schedule",
+    proc = subprocess.run(["datalad", "-f", "json", "slurm-schedule",
                            "--dry-run", "-o", "out", "sbatch", "job.sh"],
                           cwd=ds.path, capture_output=True, text=True)
     rec = json.loads(proc.stdout.splitlines()[-1])
