@@ -18,9 +18,9 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
 
 from . import __version__
 from .commits import PlannedCommit, advance, build_commits, head_state, is_ancestor
@@ -238,7 +238,7 @@ def _task_summary(job: Job, status: JobStatus) -> str:
         return ""
     parts = [f"{job.job_id}_{t.task_id}: {t.state.value}" for t in status.tasks]
     if len(parts) > 10:
-        bad = [p for p, t in zip(parts, status.tasks) if not t.state.is_success]
+        bad = [p for p, t in zip(parts, status.tasks, strict=True) if not t.state.is_success]
         parts = bad[:10] + [f"... {len(parts)} tasks"]
     return " [" + ", ".join(parts) + "]"
 

@@ -8,7 +8,8 @@ commit; so are values that look like URLs carrying credentials.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 REDACTED = "<redacted>"
 

@@ -13,17 +13,21 @@ import getpass
 import os
 import shlex
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from .paths import PathOutsideDatasetError, to_dataset_relative
 from .redact import redact_environment
-from .slurm import SlurmError
 from .sbatch_args import (
-    LogSpec, SbatchArgumentError, effective_options, log_spec,
-    parse_array_spec, parse_sbatch_argv,
+    LogSpec,
+    SbatchArgumentError,
+    effective_options,
+    log_spec,
+    parse_array_spec,
+    parse_sbatch_argv,
 )
+from .slurm import SlurmError
 from .store import Job, JobStore, OutputConflictError, new_token, owner_tag
 
 

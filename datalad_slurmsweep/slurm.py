@@ -11,9 +11,9 @@ import logging
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from .states import JobState, combine_states
 
@@ -110,7 +110,7 @@ def parse_sacct(text: str) -> dict[str, list[TaskStatus]]:
         cols = line.split("|")
         if len(cols) < len(SACCT_FIELDS):
             raise SlurmError(f"unexpected sacct output line: {line!r}")
-        row = dict(zip(SACCT_FIELDS, cols))
+        row = dict(zip(SACCT_FIELDS, cols[:len(SACCT_FIELDS)], strict=True))
         jobid = row["JobID"]
         base, _, task = jobid.partition("_")
         base = base.split("+", 1)[0]

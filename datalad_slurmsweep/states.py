@@ -38,7 +38,7 @@ class JobState(str, enum.Enum):
     LOST = "LOST"
 
     @classmethod
-    def parse(cls, text: str) -> "JobState":
+    def parse(cls, text: str) -> JobState:
         """Parse a state as sacct/squeue/scontrol print it.
 
         sacct prints ``CANCELLED by 0``; squeue may abbreviate nothing but

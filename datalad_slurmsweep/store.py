@@ -26,9 +26,9 @@ import socket
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import sqlite_utils
 
@@ -81,7 +81,7 @@ class Job:
         return row
 
     @classmethod
-    def from_row(cls, row: dict) -> "Job":
+    def from_row(cls, row: dict) -> Job:
         data = dict(row)
         for col in _JSON_COLUMNS:
             data[col] = json.loads(data[col]) if data[col] is not None else None
@@ -115,7 +115,7 @@ class JobStore:
                 "forgotten)") from exc
 
     @classmethod
-    def for_dataset(cls, dot_git: Path) -> "JobStore":
+    def for_dataset(cls, dot_git: Path) -> JobStore:
         return cls(Path(dot_git) / STORE_NAME)
 
     def _ensure_schema(self) -> None:
@@ -161,7 +161,7 @@ class JobStore:
             self.db.execute("ROLLBACK" if exc_type else "COMMIT")
             return False
 
-    def transaction(self) -> "_Tx":
+    def transaction(self) -> _Tx:
         return self._Tx(self.db)
 
     def conflicts(self, outputs: list[str]) -> list[tuple[str, str, str | None]]:
@@ -239,7 +239,7 @@ class JobStore:
         sql += " ORDER BY submitted_at, rowid"
         cursor = self.db.execute(sql, args)
         names = [d[0] for d in cursor.description]
-        found = [Job.from_row(dict(zip(names, row))) for row in cursor.fetchall()]
+        found = [Job.from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
         if job_ids is not None:
             wanted = set(job_ids)
             found = [j for j in found if j.job_id in wanted]

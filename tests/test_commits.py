@@ -1,7 +1,7 @@
 """The commit builder against real git and git-annex."""
 import subprocess
 
-from datalad_slurmsweep.commits import PlannedCommit, build_commits, head_state, advance
+from datalad_slurmsweep.commits import PlannedCommit, advance, build_commits, head_state
 
 from .conftest import git, make_dataset
 

@@ -4,7 +4,10 @@ from pathlib import Path
 import pytest
 
 from datalad_slurmsweep.paths import (
-    PathOutsideDatasetError, ancestors_and_self, overlaps, to_dataset_relative,
+    PathOutsideDatasetError,
+    ancestors_and_self,
+    overlaps,
+    to_dataset_relative,
 )
 from datalad_slurmsweep.record import format_record, parse_record
 from datalad_slurmsweep.redact import REDACTED, redact_environment, redact_tree

@@ -1,8 +1,13 @@
 import pytest
 
 from datalad_slurmsweep.sbatch_args import (
-    SbatchArgumentError, effective_options, expand_log_pattern, log_spec,
-    parse_array_spec, parse_sbatch_argv, script_directives,
+    SbatchArgumentError,
+    effective_options,
+    expand_log_pattern,
+    log_spec,
+    parse_array_spec,
+    parse_sbatch_argv,
+    script_directives,
 )
 
 

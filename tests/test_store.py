@@ -4,7 +4,11 @@ import sqlite3
 import pytest
 
 from datalad_slurmsweep.store import (
-    Job, JobStore, OutputConflictError, StoreError, new_token,
+    Job,
+    JobStore,
+    OutputConflictError,
+    StoreError,
+    new_token,
 )
 
 
