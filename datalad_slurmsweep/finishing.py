@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from . import __version__
 from .commits import PlannedCommit, advance, build_commits, head_state, is_ancestor
+from .crashpoints import crashpoint
 from .record import RECORD_VERSION, format_record
 from .redact import redact_tree
 from .sbatch_args import expand_log_pattern
@@ -225,12 +225,6 @@ def finish(ds_root: Path, store: JobStore, backend, jobs: list[Job],
     if to_commit:
         yield from _commit(ds_root, store, backend, to_commit, dsid=dsid,
                            use_annex=use_annex, messages=messages)
-
-
-def crashpoint(name: str) -> None:
-    """Die here, as kill -9 would, when the crash-safety tests ask for it."""
-    if os.environ.get("DATALAD_SLURMSWEEP_KILL_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _task_summary(job: Job, status: JobStatus) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .crashpoints import crashpoint
 from .paths import PathOutsideDatasetError, to_dataset_relative
 from .redact import redact_environment
 from .sbatch_args import (
@@ -237,6 +238,7 @@ def submit(ds_root: Path, store: JobStore, backend, spec: JobSpec, *,
         raise
     # Any other interruption leaves the reservation in 'submitting': the next
     # slurm-finish finds the job by its comment (the token) or drops it.
+    crashpoint("submitted")
     store.mark_submitted(job.token, job_id)
     job.job_id, job.status = job_id, "open"
     return job

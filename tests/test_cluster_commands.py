@@ -343,3 +343,22 @@ def test_cli_json_output(tmp_path):
     rec = json.loads(proc.stdout.splitlines()[-1])
     assert rec["status"] == "ok" and rec["cmd"] == ["sbatch", "job.sh"]
     assert open_jobs(ds) == []
+
+
+def test_schedule_killed_after_submission_leaves_no_untracked_job(tmp_path):
+    ds = make_dataset(tmp_path / "ds", files={"job.sh": OK.format(out="out")})
+    env = dict(os.environ, DATALAD_SLURMSWEEP_KILL_AT="submitted")
+    proc = subprocess.run(["datalad", "slurm-schedule", "-o", "out", "sbatch", "job.sh"],
+                          cwd=ds.path, env=env, capture_output=True, text=True)
+    assert proc.returncode == -9
+    (pending,) = open_jobs(ds)
+    assert pending.status == "submitting" and pending.job_id is None
+    # The outputs stay reserved meanwhile: a second schedule is refused.
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "job.sh"], outputs=["out"])
+    assert res["status"] == "impossible"
+    results = api(ds, "slurm_finish", wait=True, wait_timeout=120)
+    adopted = [r for r in results if "interrupted schedule" in r["message"]]
+    assert len(adopted) == 1 and adopted[0]["status"] == "ok"
+    assert [r["status"] for r in results if r not in adopted] == ["ok"]
+    (sha, rec), *_ = records(ds)
+    assert rec.record["outputs"] == ["out"] and open_jobs(ds) == []

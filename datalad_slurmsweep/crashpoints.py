@@ -1,0 +1,14 @@
+"""Named points where the crash-safety tests kill a command with SIGKILL.
+
+Set ``DATALAD_SLURMSWEEP_KILL_AT=<name>``; the process then dies at that point
+exactly as ``kill -9`` would. Costs one environment lookup otherwise.
+"""
+from __future__ import annotations
+
+import os
+import signal
+
+
+def crashpoint(name: str) -> None:
+    if os.environ.get("DATALAD_SLURMSWEEP_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
