@@ -182,11 +182,15 @@ def parse_parsable(stdout: str) -> str:
 
 def assemble(job_ids: Iterable[str], rows: Mapping[str, list[TaskStatus]],
              expected_tasks: Mapping[str, list[int] | None], source: str) -> dict[str, JobStatus]:
-    """Statuses for exactly ``job_ids``: tasks Slurm did not mention are LOST."""
+    """Statuses for exactly ``job_ids``: tasks Slurm did not mention are LOST.
+
+    ``123_4`` asks for task 4 of array 123 alone (rows are keyed by ``123``).
+    """
     result = {}
     for job_id in job_ids:
-        tasks = {t.task_id: t for t in rows.get(job_id, [])}
-        wanted = expected_tasks.get(job_id)
+        base, _, task = job_id.partition("_")
+        tasks = {t.task_id: t for t in rows.get(base, [])}
+        wanted = [int(task)] if task else expected_tasks.get(job_id)
         if wanted:
             ordered = [tasks.get(i) or TaskStatus(raw_id="", task_id=i, state=JobState.LOST)
                        for i in wanted]
@@ -195,6 +199,11 @@ def assemble(job_ids: Iterable[str], rows: Mapping[str, list[TaskStatus]],
                 TaskStatus(raw_id=job_id, task_id=None, state=JobState.LOST)]
         result[job_id] = JobStatus(job_id=job_id, tasks=ordered, source=source)
     return result
+
+
+def base_ids(job_ids: Iterable[str]) -> list[str]:
+    """The Slurm job ids to ask about for ``job_ids`` (tasks -> their array)."""
+    return sorted({j.partition("_")[0] for j in job_ids}, key=lambda j: (len(j), j))
 
 
 def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -238,7 +247,7 @@ class SlurmBackend:
         if not job_ids:
             return {}
         proc = _run(["sacct", "-X", "-n", "-P", "--delimiter=|",
-                     "-o", ",".join(SACCT_FIELDS), "-j", ",".join(job_ids)])
+                     "-o", ",".join(SACCT_FIELDS), "-j", ",".join(base_ids(job_ids))])
         if proc.returncode == 0:
             rows = parse_sacct(proc.stdout)
             statuses = assemble(job_ids, rows, expected_tasks, "sacct")
@@ -260,12 +269,11 @@ class SlurmBackend:
         if proc.returncode != 0:
             raise SlurmError(f"scontrol show job failed: {proc.stderr.strip()}")
         rows = parse_scontrol_jobs(proc.stdout)
-        merged = {j: rows.get(j, []) or list(known_rows.get(j, [])) for j in job_ids}
-        for j in job_ids:
-            if rows.get(j) and known_rows.get(j):
-                by_task = {t.task_id: t for t in known_rows[j]}
-                by_task.update({t.task_id: t for t in rows[j]})
-                merged[j] = list(by_task.values())
+        merged = {}
+        for j in base_ids(job_ids):
+            by_task = {t.task_id: t for t in known_rows.get(j, [])}
+            by_task.update({t.task_id: t for t in rows.get(j, [])})
+            merged[j] = list(by_task.values())
         return assemble(job_ids, merged, expected_tasks, "scontrol")
 
     def find_by_comment(self, comment: str) -> list[str]:

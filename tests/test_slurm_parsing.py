@@ -88,3 +88,11 @@ def test_state_classes_match_the_issue():
         assert JobState(name).is_failure
     for name in ("PENDING", "RUNNING", "REQUEUED", "SUSPENDED", "COMPLETING", "CONFIGURING"):
         assert JobState(name).is_active
+
+
+def test_one_task_of_an_array_can_be_asked_for_alone(sacct_rows):
+    statuses = assemble(["8_2", "8_3", "15_1", "8_9"], sacct_rows, {}, "sacct")
+    assert statuses["8_2"].state is JobState.FAILED and statuses["8_2"].tasks[0].raw_id == "11"
+    assert statuses["8_3"].state is JobState.COMPLETED
+    assert statuses["15_1"].state is JobState.PENDING
+    assert statuses["8_9"].state is JobState.LOST
