@@ -11,5 +11,7 @@ command_suite = (
          "slurm-finish", "slurm_finish"),
         ("datalad_slurmsweep.slurm_reschedule", "SlurmReschedule",
          "slurm-reschedule", "slurm_reschedule"),
+        ("datalad_slurmsweep.slurm_sweep", "SlurmSweep",
+         "slurm-sweep", "slurm_sweep"),
     ],
 )

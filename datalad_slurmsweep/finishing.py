@@ -78,12 +78,13 @@ def log_paths(job: Job, status: JobStatus) -> list[str]:
     found = []
     patterns = [job.log_output] + ([job.log_error] if job.log_error
                                     and job.log_error != job.log_output else [])
+    array_id = job.job_id.partition("_")[0]
     for task in status.tasks:
         raw = task.raw_id or job.job_id
         for pattern in patterns:
             name = expand_log_pattern(
                 pattern, job_id=raw,
-                array_job_id=job.job_id if task.task_id is not None else None,
+                array_job_id=array_id if task.task_id is not None else None,
                 task_id=task.task_id, job_name=job.job_name,
                 user=job.extra.get("user", ""), node=task.node)
             path = os.path.normpath(os.path.join(job.workdir, name))
@@ -92,12 +93,14 @@ def log_paths(job: Job, status: JobStatus) -> list[str]:
 
 
 def env_file(job: Job) -> str:
-    """``slurm-job-<id>.env.json`` beside the job's (first) stdout log."""
-    first = expand_log_pattern(job.log_output, job_id=job.job_id,
-                               array_job_id=job.job_id, task_id=0,
+    """``slurm-job-<id>.env.json`` beside the job's (first) stdout log; one
+    per array for the tasks of a sweep, which share their environment."""
+    job_id = job.job_id.partition("_")[0]
+    first = expand_log_pattern(job.log_output, job_id=job_id,
+                               array_job_id=job_id, task_id=0,
                                job_name=job.job_name, user="", node="")
     directory = os.path.normpath(os.path.join(job.workdir, os.path.dirname(first)))
-    return PurePosixPath(directory, f"slurm-job-{job.job_id}.env.json").as_posix()
+    return PurePosixPath(directory, f"slurm-job-{job_id}.env.json").as_posix()
 
 
 def build_record(job: Job, status: JobStatus, dsid: str | None,
@@ -165,23 +168,30 @@ def reconcile(ds_root: Path, store: JobStore, backend) -> Iterator[Outcome]:
                       f"{job.commit[:10]} by an interrupted run", commit=job.commit)
     from .store import owner_tag
     host = owner_tag().split(":")[0]
+    by_comment: dict[str, list[Job]] = {}
     for job in store.jobs(status="submitting"):
-        owner_host, _, pid = job.owner.partition(":")
+        by_comment.setdefault(job.extra.get("comment", job.token), []).append(job)
+    for comment, rows in by_comment.items():
+        owner_host, _, pid = rows[0].owner.partition(":")
         if owner_host == host and pid.isdigit() and _alive(int(pid)):
             continue  # a schedule is in progress right now
         try:
-            found = backend.find_by_comment(job.token)
+            found = backend.find_by_comment(comment)
         except SlurmError:
             continue
         if found:
-            store.mark_submitted(job.token, found[0])
-            job.job_id = found[0]
-            yield Outcome(job, "ok", f"job {found[0]} was submitted by an "
-                          "interrupted schedule and is tracked now")
+            ids = {j.token: (f"{found[0]}_{j.extra['array_task']}" if "array_task" in j.extra
+                             else found[0]) for j in rows}
+            store.mark_submitted_many(ids)
+            for job in rows:
+                job.job_id = ids[job.token]
+                yield Outcome(job, "ok", f"job {job.job_id} was submitted by an "
+                              "interrupted schedule and is tracked now")
         else:
-            store.remove([job.token])
-            yield Outcome(job, "notneeded", "dropped the reservation of an "
-                          "interrupted schedule that submitted nothing")
+            store.remove([j.token for j in rows])
+            for job in rows:
+                yield Outcome(job, "notneeded", "dropped the reservation of an "
+                              "interrupted schedule that submitted nothing")
 
 
 def _alive(pid: int) -> bool:
@@ -241,7 +251,13 @@ def _commit(ds_root: Path, store: JobStore, backend, items, *, dsid, use_annex,
             messages) -> Iterator[Outcome]:
     versions = tool_versions(backend)
     planned = []
+    singles = [(j, s) for j, s in items if not j.sweep]
+    sweeps: dict[str, list] = {}
     for job, status in items:
+        if job.sweep:
+            sweeps.setdefault(job.sweep, []).append((job, status))
+    keys: dict[str, str] = {}  # job token -> plan key
+    for job, status in singles:
         env_path = env_file(job)
         write_env_file(ds_root, job, status, env_path)
         logs = [p for p in log_paths(job, status) if os.path.lexists(ds_root / p)]
@@ -251,14 +267,72 @@ def _commit(ds_root: Path, store: JobStore, backend, items, *, dsid, use_annex,
         planned.append(PlannedCommit(
             key=job.token, paths=job.outputs + slurm_outputs,
             message=format_record(record, msgs)))
+        keys[job.token] = job.token
+    for sweep_root, members in sweeps.items():
+        paths, record = sweep_record(ds_root, sweep_root, members, dsid, versions)
+        planned.append(PlannedCommit(key=sweep_root, paths=paths,
+                                     message=format_sweep_record(record, messages)))
+        keys.update({job.token: sweep_root for job, _ in members})
     ref, head = head_state(ds_root)
     shas = build_commits(ds_root, planned, head, use_annex)
     crashpoint("built")
-    store.mark_committing(shas)
+    store.mark_committing({token: shas[key] for token, key in keys.items()})
     crashpoint("marked")
     advance(ds_root, ref, shas[planned[-1].key], head)
     crashpoint("advanced")
     store.remove([job.token for job, _ in items])
     for job, status in items:
-        yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})",
-                      state=status.state, commit=shas[job.token])
+        yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
+                      + (f" of sweep {job.sweep}" if job.sweep else ""),
+                      state=status.state, commit=shas[keys[job.token]])
+
+
+def sweep_record(ds_root: Path, sweep_root: str, members, dsid, versions) -> tuple[list[str], dict]:
+    """Paths to commit and the record for some finished points of one sweep."""
+    points, paths, logs = [], [], []
+    written_env: set[str] = set()
+    for job, status in members:
+        env_path = env_file(job)
+        if env_path not in written_env:
+            write_env_file(ds_root, job, status, env_path)
+            written_env.add(env_path)
+        job_logs = [p for p in log_paths(job, status) if os.path.lexists(ds_root / p)]
+        logs += job_logs
+        paths += job.outputs
+        task = status.tasks[0]
+        points.append({
+            "point": job.extra.get("point"), "case": job.extra.get("case"),
+            "params": job.extra.get("params", {}), "slurm_job_id": job.job_id,
+            "task_id": task.task_id, "raw_id": task.raw_id, "state": status.state.value,
+            "exit_code": status.exit_code, "signal": task.signal, "start": task.start,
+            "end": task.end, "node": task.node, "outputs": job.outputs,
+            "script": job.cmd[-1], "inputs": job.inputs, "logs": job_logs})
+    slurm_outputs = sorted(set(logs) | written_env)
+    first = members[0][0]
+    states = [p["state"] for p in points]
+    state = next((s for s in states if s != "COMPLETED"), "COMPLETED")
+    record = {
+        "cmd": f"datalad slurm-sweep {first.extra.get('config', '')}".strip(),
+        "chain": first.chain, "commit_id": None, "dsid": dsid,
+        "inputs": sorted({i for j, _ in members for i in j.inputs}),
+        "extra_inputs": [], "outputs": sorted(set(paths)), "pwd": ".",
+        "slurm_job_id": sorted({j.job_id.partition("_")[0] for j, _ in members}),
+        "slurm_outputs": slurm_outputs, "state": state,
+        "exit_code": next((p["exit_code"] for p in points if p["exit_code"]), 0),
+        "sweep": {"name": first.extra.get("sweep_name"), "root": sweep_root,
+                  "config": first.extra.get("config"),
+                  "manifest": f"{sweep_root}/manifest.json",
+                  "counts": {s: states.count(s) for s in sorted(set(states))}},
+        "points": points, "backend": first.backend, "versions": versions,
+        "record_version": RECORD_VERSION, "tool": "datalad-slurmsweep",
+    }
+    return sorted(set(paths)) + slurm_outputs, record
+
+
+def format_sweep_record(record: dict, messages: list[str] | None) -> str:
+    counts = record["sweep"]["counts"]
+    summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
+    name = record["sweep"]["name"] or record["sweep"]["root"]
+    text = format_record(record, messages)
+    subject = f"[DATALAD SLURM RUN] Sweep {name}: {len(record['points'])} points ({summary})"
+    return subject + text[text.index("\n"):]

@@ -288,6 +288,12 @@ class SlurmBackend:
                 found.append(kv.get("ArrayJobId") or kv["JobId"])
         return sorted(set(found))
 
+    def test_resources(self, options: list[str], cwd: Path) -> None:
+        """Ask Slurm whether a job with ``options`` could run, submitting nothing."""
+        proc = _run(["sbatch", "--test-only", *options, "--wrap=true"], cwd=cwd)
+        if proc.returncode != 0:
+            raise SlurmError(proc.stderr.strip() or "sbatch --test-only failed")
+
     def version(self) -> str:
         proc = _run(["sbatch", "--version"])
         return proc.stdout.strip() or "unknown"

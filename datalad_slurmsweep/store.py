@@ -205,10 +205,18 @@ class JobStore:
         with self.transaction():
             self.db["jobs"].update(token, {"job_id": job_id, "status": "open"})
 
+    def mark_submitted_many(self, ids: dict[str, str]) -> None:
+        """Record the job ids of many reservations in one transaction."""
+        with self.transaction():
+            self.db.conn.executemany(
+                "UPDATE jobs SET job_id = ?, status = 'open' WHERE token = ?",
+                [(job_id, token) for token, job_id in ids.items()])
+
     def mark_committing(self, commits: dict[str, str]) -> None:
         with self.transaction():
-            for token, sha in commits.items():
-                self.db["jobs"].update(token, {"status": "committing", "commit": sha})
+            self.db.conn.executemany(
+                "UPDATE jobs SET status = 'committing', [commit] = ? WHERE token = ?",
+                [(sha, token) for token, sha in commits.items()])
 
     def reopen(self, tokens: list[str]) -> None:
         with self.transaction():

@@ -1,0 +1,1 @@
+NEURON { SUFFIX mech3 }
