@@ -70,3 +70,37 @@ def find_records(root: Path, revision: str | None, since: str | None) -> list[Re
             continue
         runs.append(RecordedRun(commit=commit, parsed=parsed))
     return runs
+
+
+def sweep_points(run: RecordedRun, *, only_failed: bool, with_failed: bool) -> list[dict]:
+    """The points of a sweep record to replay."""
+    points = run.parsed.record.get("points") or []
+    if only_failed:
+        return [p for p in points if p.get("state") != "COMPLETED"]
+    if with_failed:
+        return list(points)
+    return [p for p in points if p.get("state") == "COMPLETED"]
+
+
+def changed_since(root: Path, commit: str, paths: list[str]) -> list[str]:
+    """Which of ``paths`` differ between ``commit`` and the work tree."""
+    proc = subprocess.run(["git", "diff", "--name-only", "-z", commit, "--",
+                           *[f":(literal){p}" for p in paths]],
+                          cwd=root, capture_output=True, check=True)
+    return [p.decode() for p in proc.stdout.split(b"\0") if p]
+
+
+def restore_inputs(root: Path, commit: str, paths: list[str], use_annex: bool) -> str | None:
+    """Bring ``paths`` back to their state in ``commit`` and commit that, so the
+    replayed jobs run on committed inputs. None if nothing had changed."""
+    from .commits import PlannedCommit, advance, build_commits, head_state
+    if not changed_since(root, commit, paths):
+        return None
+    _git(root, ["checkout", commit, "--", *paths])
+    ref, head = head_state(root)
+    shas = build_commits(root, [PlannedCommit(
+        "restore", paths,
+        f"[DATALAD SLURM SWEEP] restore the inputs of {commit[:10]} to replay it\n")],
+        head, use_annex)
+    advance(root, ref, shas["restore"], head)
+    return shas["restore"]

@@ -79,7 +79,8 @@ def prepare(ds_root: Path, sbatch_argv: list[str], *, outputs: list[str],
             inputs: list[str] = (), extra_inputs: list[str] = (),
             base: Path | None = None, message: str | None = None,
             chain: list[str] = (), pwd: str | None = None,
-            sweep: str | None = None, extra: dict | None = None) -> JobSpec:
+            sweep: str | None = None, extra: dict | None = None,
+            check_dirty: bool = True) -> JobSpec:
     """Validate a job. ``base`` is where relative paths are taken from (the
     user's working directory), and sbatch runs there too unless ``pwd``
     (dataset-relative) names another directory, as when replaying a record."""
@@ -118,7 +119,8 @@ def prepare(ds_root: Path, sbatch_argv: list[str], *, outputs: list[str],
     for path in ins + extra_ins:
         if not os.path.lexists(ds_root / path):
             raise ScheduleError(f"input {ds_root / path} does not exist")
-    dirty = dirty_paths(ds_root, tracked)
+    # A replay restores (and commits) its inputs after validation.
+    dirty = dirty_paths(ds_root, tracked) if check_dirty else []
     if dirty:
         raise ScheduleError(
             "the batch script or inputs have uncommitted changes, so no record "

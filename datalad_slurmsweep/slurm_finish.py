@@ -58,7 +58,12 @@ class SlurmFinish(Interface):
             doc="dataset whose jobs to finish."),
         list_open_jobs=Parameter(
             args=("--list-open-jobs",), action="store_true",
-            doc="list the open jobs (id, state, submit time, outputs) and commit nothing."),
+            doc="""list the open jobs (id, state, submit time, outputs) and commit
+            nothing. The points of a sweep are summed up in one line per sweep
+            with counts per state."""),
+        points=Parameter(
+            args=("--points",), action="store_true",
+            doc="with --list-open-jobs: list every point of a sweep too."),
         accept_failed_jobs=Parameter(
             args=("--accept-failed-jobs",), action="store_true",
             doc="""commit failed jobs like successful ones; the record's subject
@@ -92,7 +97,7 @@ class SlurmFinish(Interface):
     @staticmethod
     @datasetmethod(name="slurm_finish")
     @eval_results
-    def __call__(jobids=None, *, dataset=None, list_open_jobs=False,
+    def __call__(jobids=None, *, dataset=None, list_open_jobs=False, points=False,
                  accept_failed_jobs=False, close_failed_jobs=False, wait=False,
                  wait_timeout=None, message=None):
         action = "slurm-finish"
@@ -121,16 +126,7 @@ class SlurmFinish(Interface):
             else:
                 statuses = query_all(jobs)
             if list_open_jobs:
-                for job in jobs:
-                    status = statuses[job.job_id]
-                    yield ctx.result(
-                        "slurm-list", "ok", status.state.value,
-                        slurm_job_id=job.job_id, state=status.state.value,
-                        submitted=time.strftime("%Y-%m-%d %H:%M:%S",
-                                                time.localtime(job.submitted_at)),
-                        outputs=job.outputs, sweep=job.sweep,
-                        tasks={t.state.value: sum(1 for x in status.tasks if x.state is t.state)
-                               for t in status.tasks})
+                yield from _listing(ctx, jobs, statuses, points)
                 return
             for outcome in finish(ctx.root, ctx.store, get_backend(jobs[0].backend),
                                   jobs, statuses,
@@ -139,6 +135,7 @@ class SlurmFinish(Interface):
                                   close_failed=close_failed_jobs,
                                   messages=[message] if message else None):
                 yield _outcome_result(ctx, action, outcome)
+            notify_completed_sweeps(ctx, jobs, statuses)
         except (SlurmError, StoreError, CommitError, TimeoutError) as exc:
             yield failure_result(action, exc, dataset, ctx, "error")
 
@@ -147,9 +144,71 @@ class SlurmFinish(Interface):
         if res.get("action") != "slurm-list":
             generic_result_renderer(res)
             return
+        if res.get("sweep") and "counts" in res:
+            counts = ", ".join(f"{n} {s}" for s, n in res["counts"].items())
+            ui.message(f"sweep {res['sweep']}: {res['n_jobs']} jobs ({counts}), "
+                       f"submitted {res['submitted']}")
+            return
         outputs = ", ".join(res.get("outputs") or [])
-        ui.message(f"{res['slurm_job_id']:<12} {res['state']:<13} "
+        indent = "  " if res.get("sweep") else ""
+        ui.message(f"{indent}{res['slurm_job_id']:<12} {res['state']:<13} "
                    f"{res['submitted']}  {outputs}")
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _listing(ctx, jobs, statuses, per_point: bool):
+    """One line per single job; one per sweep with counts per state."""
+    sweeps: dict[str, list] = {}
+    for job in jobs:
+        status = statuses[job.job_id]
+        if job.sweep:
+            sweeps.setdefault(job.sweep, []).append((job, status))
+            continue
+        yield ctx.result("slurm-list", "ok", status.state.value,
+                         slurm_job_id=job.job_id, state=status.state.value,
+                         submitted=_when(job.submitted_at), outputs=job.outputs,
+                         tasks={s.value: sum(1 for t in status.tasks if t.state is s)
+                                for s in {t.state for t in status.tasks}})
+    for sweep, members in sweeps.items():
+        states = [s.state.value for _, s in members]
+        yield ctx.result("slurm-list", "ok", f"sweep {sweep}", sweep=sweep,
+                         n_jobs=len(members),
+                         counts={s: states.count(s) for s in sorted(set(states))},
+                         submitted=_when(min(j.submitted_at for j, _ in members)))
+        if per_point:
+            for job, status in members:
+                yield ctx.result("slurm-list", "ok", status.state.value, sweep=sweep,
+                                 slurm_job_id=job.job_id, state=status.state.value,
+                                 point=job.extra.get("point"), case=job.extra.get("case"),
+                                 params=job.extra.get("params"),
+                                 submitted=_when(job.submitted_at), outputs=job.outputs)
+
+
+def notify_completed_sweeps(ctx, jobs, statuses) -> None:
+    """Best effort: tell the sweep's webhook when its last point is finished."""
+    from . import notify
+    from .sweep_config import ConfigError, load_config
+    finished = {j.sweep for j in jobs if j.sweep}
+    for sweep in finished:
+        if ctx.store.jobs(sweep=sweep):
+            continue  # points still open
+        members = [j for j in jobs if j.sweep == sweep]
+        config = ctx.root / (members[0].extra.get("config") or "")
+        try:
+            url = notify.resolve_webhook(
+                load_config(config).webhook_url if config.is_file() else None, ctx.ds.config)
+        except (ConfigError, ValueError) as exc:
+            lgr.warning("no completion message for sweep %s: %s", sweep, exc)
+            continue
+        if url:
+            states = [statuses[j.job_id].state.value for j in members]
+            title, text = notify.describe_completion(
+                members[0].extra.get("sweep_name") or sweep,
+                {s: states.count(s) for s in set(states)}, None)
+            notify.send(url, title, text)
 
 
 def _outcome_result(ctx, action, outcome) -> dict:

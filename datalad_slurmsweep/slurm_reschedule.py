@@ -8,7 +8,7 @@ from datalad.support.param import Parameter
 
 from .backends import UnknownBackendError, get_backend
 from .context import failure_result, open_context
-from .rescheduling import RescheduleError, find_records
+from .rescheduling import RescheduleError, find_records, restore_inputs, sweep_points
 from .scheduling import ScheduleError, check_conflicts, prepare, submit
 from .slurm import SlurmError
 from .store import StoreError
@@ -40,6 +40,9 @@ class SlurmReschedule(Interface):
         with_failed_jobs=Parameter(
             args=("--with-failed-jobs",), action="store_true",
             doc="also reschedule records of jobs that had failed (accepted with --accept-failed-jobs)."),
+        only_failed=Parameter(
+            args=("--only-failed",), action="store_true",
+            doc="for a sweep's record: replay only the points that did not complete."),
         report=Parameter(
             args=("--report",), action="store_true",
             doc="report what would be rescheduled, and submit nothing."),
@@ -60,7 +63,7 @@ class SlurmReschedule(Interface):
     @datasetmethod(name="slurm_reschedule")
     @eval_results
     def __call__(revision=None, *, dataset=None, since=None, with_failed_jobs=False,
-                 report=False, message=None):
+                 only_failed=False, report=False, message=None):
         action = "slurm-reschedule"
         ctx = None
         try:
@@ -74,6 +77,9 @@ class SlurmReschedule(Interface):
                     raise RescheduleError(
                         f"commit {run.commit[:10]} records a job of another dataset "
                         f"(dsid {dsid}, this one is {ctx.ds.id}); reschedule it there")
+                if "points" in rec.record:
+                    plans.extend(_sweep_specs(ctx, run, only_failed, with_failed_jobs, message))
+                    continue
                 if not rec.succeeded and not with_failed_jobs:
                     yield ctx.result(action, "notneeded",
                                      f"commit {run.commit[:10]}: job {rec.job_id} ended "
@@ -91,14 +97,24 @@ class SlurmReschedule(Interface):
                 # prepare() took the paths as dataset-relative via base=root.
                 check_conflicts(ctx.store, spec)
                 plans.append((run, spec))
+            restored: set[str] = set()
             for run, spec in plans:
+                if spec.sweep and not report and run.commit not in restored:
+                    paths = sorted({p for r, sp in plans if r is run
+                                    for p in [sp.sbatch_argv[-1], *sp.inputs]})
+                    sha = restore_inputs(ctx.root, run.commit, paths, ctx.use_annex)
+                    restored.add(run.commit)
+                    if sha:
+                        yield ctx.result(action, "ok", "restored the sweep's inputs from "
+                                         f"{run.commit[:10]} in commit {sha[:10]}", commit=sha)
                 if report:
                     yield ctx.result(action, "ok",
                                      f"would reschedule job of commit {run.commit[:10]}",
                                      commit=run.commit, cmd=spec.sbatch_argv, pwd=spec.pwd,
                                      outputs=spec.outputs, inputs=spec.inputs)
                     continue
-                backend = get_backend(run.parsed.record.get("backend"), ctx.ds.config)
+                backend = get_backend(run.parsed.record.get("backend"), ctx.ds.config,
+                                      ctx.ds.repo.dot_git)
                 job = submit(ctx.root, ctx.store, backend, spec, use_annex=ctx.use_annex)
                 yield ctx.result(action, "ok",
                                  f"submitted job {job.job_id} again from commit {run.commit[:10]}",
@@ -106,3 +122,21 @@ class SlurmReschedule(Interface):
         except (RescheduleError, ScheduleError, SlurmError, StoreError,
                 UnknownBackendError) as exc:
             yield failure_result(action, exc, dataset, ctx)
+
+
+def _sweep_specs(ctx, run, only_failed: bool, with_failed: bool, message):
+    """One job per recorded point, submitted on its own (not as an array)."""
+    sweep = run.parsed.record["sweep"]
+    specs = []
+    for point in sweep_points(run, only_failed=only_failed, with_failed=with_failed):
+        extra = {k: point.get(k) for k in ("point", "case", "params")}
+        extra.update(config=sweep.get("config"), sweep_name=sweep.get("name"))
+        spec = prepare(ctx.root, ["sbatch", point["script"]], pwd=".",
+                       outputs=point["outputs"], inputs=[], base=ctx.root,
+                       message=message, chain=list(run.parsed.record.get("chain") or [])
+                       + [run.commit], sweep=sweep["root"], extra=extra,
+                       check_dirty=False)
+        spec.inputs = [i for i in point.get("inputs", []) if i != point["script"]]
+        check_conflicts(ctx.store, spec)
+        specs.append((run, spec))
+    return specs

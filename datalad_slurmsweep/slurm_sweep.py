@@ -13,6 +13,7 @@ from . import notify
 from .backends import UnknownBackendError, get_backend
 from .commits import CommitError
 from .context import failure_result, open_context
+from .finishing import reconcile
 from .slurm import SlurmError
 from .store import StoreError
 from .sweep_config import ConfigError, load_config
@@ -103,6 +104,12 @@ class SlurmSweep(Interface):
                 except SlurmError as exc:
                     raise ConfigError(cfg.path, [f"slurm.{cfg.environment}: Slurm refuses "
                                                  f"these resources: {exc}"]) from None
+            if not (check or dry_run):
+                # Jobs an interrupted run submitted are adopted before
+                # deciding what is left to submit.
+                for outcome in reconcile(ctx.root, ctx.store, runner):
+                    yield ctx.result(action, outcome.status, outcome.message,
+                                     slurm_job_id=outcome.job.job_id)
             p = plan(ctx.root, ctx.store, cfg, lay, skip=not no_skip)
             summary = (f"{len(lay.tasks)} jobs ({len({t.point.name for t in lay.tasks})} points"
                        f" x {len(cfg.cases)} cases): {len(p.todo)} to submit, "
@@ -120,7 +127,7 @@ class SlurmSweep(Interface):
                 yield ctx.result(action, "ok", f"dry run: {summary}", sweep=lay.root)
                 return
             if not p.todo:
-                yield ctx.result(action, "notneeded", f"nothing to submit: {summary}",
+                yield ctx.result(action, "ok", f"nothing to submit: {summary}",
                                  sweep=lay.root)
             else:
                 yield from _run(ctx, runner, p, cfg, webhook)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .commits import PlannedCommit, advance, build_commits, head_state
+from .crashpoints import crashpoint
 from .json_edit import JsonEditError, check_edit
 from .paths import PathOutsideDatasetError, overlaps, to_dataset_relative
 from .record import parse_record
@@ -290,6 +291,7 @@ def submit_all(root: Path, store: JobStore, backend, submissions: list[dict],
             return
         ids = {r.token: (f"{job_id}_{r.extra['array_task']}" if "array_task" in r.extra
                          else job_id) for r in rows}
+        crashpoint("sweep-submitted")
         store.mark_submitted_many(ids)
         current_block.append(job_id)
         yield rows, job_id
