@@ -5,7 +5,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: setup deps install cluster cluster-stop test unit demo docs lint
+.PHONY: setup deps install cluster cluster-stop test unit demo demo-slurm demo-job docs lint
 
 setup: deps install cluster
 
@@ -29,8 +29,17 @@ test: setup
 unit: install
 	$(PYTHON) -m pytest -ra -m "not slurm" -k "not cluster" $(PYTEST_ARGS)
 
-demo: setup
-	tools/demo
+# The main job on the embedded local backend: needs no cluster and no root.
+demo: deps install
+	tools/demo local
+
+# The same sweep on the local Slurm cluster.
+demo-slurm: setup
+	tools/demo slurm
+
+# One job: schedule, finish, show the record, reschedule (on the cluster).
+demo-job: setup
+	tools/demo-job
 
 docs: install
 	$(PYTHON) tools/gen-cli-docs

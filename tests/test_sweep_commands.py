@@ -19,7 +19,7 @@ from datalad_slurmsweep.store import JobStore
 
 from .conftest import git, make_dataset
 
-MODEL = Path(__file__).parent / "data" / "model"
+MODEL = Path(__file__).resolve().parent.parent / "examples" / "model"
 SST = "synaptic_models/synapses_final/SST2PV.json"
 PULSE = "synaptic_models/synapses_final/Pulse2IT.json"
 
@@ -322,3 +322,34 @@ def test_interrupted_submission_is_resumed(model_ds, backend):
     finished = [r for r in results if r["action"] == "slurm-finish"]
     assert [r["status"] for r in finished] == ["ok"] * 6
     assert store.jobs() == []
+
+
+@pytest.fixture
+def small_max_array(backend, monkeypatch):
+    """MaxArraySize=3 on the backend under test, restored afterwards."""
+    if backend == "local":
+        monkeypatch.setenv("DATALAD_SLURMSWEEP_LOCAL_MAX_ARRAY_SIZE", "3")
+        yield 3
+        return
+    script = Path(__file__).resolve().parent.parent / "tools" / "local-slurm"
+    subprocess.run([str(script), "start"], env=dict(os.environ, LOCAL_SLURM_MAX_ARRAY_SIZE="3"),
+                   check=True, capture_output=True)
+    try:
+        yield 3
+    finally:
+        subprocess.run([str(script), "start"], check=True, capture_output=True)
+
+
+def test_array_larger_than_max_array_size_is_split(model_ds, backend, small_max_array):
+    path = config(model_ds, sweep_config={"param_values": [1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5]},
+                  slurm={"local": {"array_parallelism": 2}})
+    results = sweep(model_ds, path, backend, wait=True, wait_timeout=240)
+    arrays = [r for r in results if r.get("points")]
+    assert [len(r["points"]) for r in arrays] == [3, 3, 1]
+    finished = [r for r in results if r["action"] == "slurm-finish"]
+    assert [r["status"] for r in finished] == ["ok"] * 7
+    run_scripts = sorted((Path(model_ds.path) / "Run-Storage/sweep_initW/.runs").rglob("*.sh"))
+    assert "#SBATCH" in run_scripts[0].read_text()
+    ((_, rec),) = sweep_records(model_ds)
+    assert sorted(p["params"]["initW"] for p in rec.record["points"]) == [
+        1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5]

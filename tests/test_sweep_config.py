@@ -9,7 +9,8 @@ from datalad_slurmsweep.json_edit import JsonEditError, apply_edits
 from datalad_slurmsweep.sweep_config import ConfigError, load_config, percentage_values
 from datalad_slurmsweep.sweep_plan import expand_points, render_command, sbatch_directives
 
-BASE = yaml.safe_load((Path(__file__).parent / "data/model/slurm_config_setup.yaml").read_text())
+BASE = yaml.safe_load(
+    (Path(__file__).resolve().parent.parent / "examples/model/slurm_config_setup.yaml").read_text())
 
 
 def write(tmp_path, changes=None, drop=()):
