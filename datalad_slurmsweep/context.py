@@ -10,6 +10,7 @@ from datalad.distribution.dataset import Dataset, require_dataset
 from datalad.interface.results import get_status_dict
 from datalad.support.annexrepo import AnnexRepo
 
+from .backends import get_backend
 from .store import JobStore
 
 
@@ -20,6 +21,10 @@ class DatasetContext:
     store: JobStore
     use_annex: bool
     base: Path  # where relative paths given by the user start
+
+    def backend(self, name: str | None = None):
+        """The backend called ``name`` (None: the configured default)."""
+        return get_backend(name, self.ds.config, self.ds.repo.dot_git)
 
     def result(self, action: str, status: str, message: str, **extra) -> dict:
         return get_status_dict(action=action, ds=self.ds, status=status,

@@ -157,8 +157,10 @@ def write_env_file(ds_root: Path, job: Job, status: JobStatus, path: str) -> Non
     os.replace(tmp, target)
 
 
-def reconcile(ds_root: Path, store: JobStore, backend) -> Iterator[Outcome]:
-    """Settle what an interrupted run left behind (see the module doc)."""
+def reconcile(ds_root: Path, store: JobStore, backend_for) -> Iterator[Outcome]:
+    """Settle what an interrupted run left behind (see the module doc).
+
+    ``backend_for(name)`` gives the backend a reservation was made for."""
     committing = store.jobs(status="committing")
     done = [j for j in committing if is_ancestor(ds_root, j.commit)]
     store.remove([j.token for j in done])
@@ -176,7 +178,7 @@ def reconcile(ds_root: Path, store: JobStore, backend) -> Iterator[Outcome]:
         if owner_host == host and pid.isdigit() and _alive(int(pid)):
             continue  # a schedule is in progress right now
         try:
-            found = backend.find_by_comment(comment)
+            found = backend_for(rows[0].backend).find_by_comment(comment)
         except SlurmError:
             continue
         if found:

@@ -1,28 +1,23 @@
 """The local backend: the same sbatch batch scripts, run on this machine.
 
-No Slurm and no daemon. ``submit`` checks the command line as sbatch would,
-records the job under the state directory and starts a detached runner
-(``python -m datalad_slurmsweep.local_backend run STATE_DIR JOB_ID``) that
-outlives the caller. The runner waits for the job's dependencies, then runs
-its tasks, each in its own session and each holding one of N machine-wide
-slot locks (``slot-<i>.lock``; N from DATALAD_SLURMSWEEP_LOCAL_WORKERS, else
-the CPU count), and records every change in ``jobs/<id>.json``.
+No Slurm, no daemon: ``submit`` checks the command line as sbatch would,
+records the job in ``STATE_DIR/jobs/<id>.json`` and starts a detached runner
+(``python -m datalad_slurmsweep.local_backend run STATE_DIR ID``) that
+outlives the caller, waits for the job's dependencies and runs its tasks,
+each in its own session and holding one of N machine-wide slot locks (N from
+DATALAD_SLURMSWEEP_LOCAL_WORKERS, else the CPU count).
 
-Where it differs from Slurm, on purpose:
-
-- time limits are enforced to the second (Slurm checks about once a minute):
-  SIGTERM to the task's process group, SIGKILL KILL_GRACE seconds later;
-- a dependency that can never be satisfied ends the job CANCELLED (reason
-  DependencyNeverSatisfied); Slurm would leave it pending forever;
-- a task whose working or log directory is missing, or whose script cannot
-  be executed, ends FAILED with exit code 1; the reason is in the job file
-  and, when the log could be opened, in the log;
-- a job whose runner died (killed, reboot) is NODE_FAIL, and whatever is
-  left of its tasks is killed when that is noticed;
-- every task takes one slot whatever its --cpus-per-task or --ntasks, and
-  free slots go to whichever waiting job grabs them first, not FIFO;
-- ``--test-only`` is ``validate()``; --hold, --wait, --input and --export
-  other than ALL are refused; other options are accepted and ignored.
+Unlike Slurm, on purpose: time limits are enforced to the second (SIGTERM,
+then SIGKILL KILL_GRACE seconds later); a dependency that can never be
+satisfied ends the job CANCELLED (reason DependencyNeverSatisfied) rather
+than pending forever; a task whose working or log directory is missing, or
+whose script cannot be executed, ends FAILED with exit code 1 (the reason is
+in the job file, and in the log if it could be opened); a job whose runner
+died is NODE_FAIL, and its leftover processes are killed when that is
+noticed; every task takes one slot whatever its --cpus-per-task, and free
+slots go to waiting jobs in no particular order; ``--test-only`` is
+``validate()``; --hold, --wait, --input and --export other than ALL are
+refused, other options are ignored.
 """
 from __future__ import annotations
 
@@ -39,19 +34,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 from . import __version__
-from .sbatch_args import (
-    DEFAULT_ARRAY_OUTPUT,
-    DEFAULT_OUTPUT,
-    SbatchArgumentError,
-    effective_options,
-    expand_log_pattern,
-    parse_array_spec,
-    parse_sbatch_argv,
-)
+from . import sbatch_args as sa
 from .slurm import JobStatus, SlurmError, TaskStatus, assemble, base_ids
 from .states import JobState
 
@@ -81,15 +68,11 @@ def parse_time_limit(text: str) -> int | None:
         raise SlurmError(
             f"sbatch: error: Invalid --time specification {text!r}: use MM, MM:SS, "
             "HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED")
-    days, first, second, third = (int(g) if g else None for g in match.groups())
-    if days is not None:
-        seconds = ((days * 24 + first) * 60 + (second or 0)) * 60 + (third or 0)
-    elif third is not None:
-        seconds = (first * 60 + second) * 60 + third
-    elif second is not None:
-        seconds = first * 60 + second
-    else:
-        seconds = first * 60
+    days, *rest = match.groups()
+    parts = [int(p) for p in rest if p is not None]
+    # Without days, one number is minutes and two are MM:SS; else HH[:MM[:SS]].
+    units = (3600, 60, 1) if days or len(parts) == 3 else (60, 1)
+    seconds = int(days or 0) * 86400 + sum(p * u for p, u in zip(parts, units, strict=False))
     return seconds or None  # as in Slurm, zero means no limit
 
 
@@ -117,10 +100,9 @@ def _host() -> str:
 
 
 def _user() -> str:
-    try:
+    with suppress(KeyError, OSError):
         return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
+    return str(os.getuid())
 
 
 def _proc_stat(pid: int) -> list[str] | None:
@@ -138,12 +120,12 @@ def _proc_start(pid: int) -> str | None:
 
 def _alive(pid: int, start: str | None) -> bool:
     """Whether ``pid`` still runs and is the process that started at ``start``."""
-    if not Path("/proc/self/stat").exists():
+    if not Path("/proc/self/stat").exists():  # no procfs: ask the kernel, less precisely
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return False
-        except PermissionError:
+        except PermissionError:  # alive, as another user
             pass
         return True
     stat = _proc_stat(pid)
@@ -152,10 +134,8 @@ def _alive(pid: int, start: str | None) -> bool:
 
 
 def _killpg(pgid: int, sig: int) -> None:
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _terminate(proc: subprocess.Popen) -> int:
@@ -206,6 +186,9 @@ class LocalBackend:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.jobs_dir = self.state_dir / "jobs"
+        # Set when one of this runner's tasks frees its slot: no need to
+        # wait out the polling delay that other runners' slots need.
+        self._slot_freed = threading.Event()
 
     def _file(self, job_id: str, suffix: str) -> Path:
         return self.jobs_dir / f"{job_id}{suffix}"
@@ -230,23 +213,23 @@ class LocalBackend:
             raise ValueError("the command must start with 'sbatch'")
         cwd = Path(cwd).absolute()
         try:
-            call = parse_sbatch_argv(sbatch_argv[1:])
+            call = sa.parse_sbatch_argv(sbatch_argv[1:])
             if call.wrap is not None:
                 if call.script is not None:
-                    raise SbatchArgumentError("Script arguments not permitted with --wrap option")
+                    raise sa.SbatchArgumentError("Script arguments not permitted with --wrap option")
                 text = f"#!/bin/sh\n# This script was created by sbatch --wrap.\n\n{call.wrap}\n"
             else:
                 try:
                     text = (cwd / call.script).read_text(errors="replace")
                 except OSError:
-                    raise SbatchArgumentError(f"Unable to open file {call.script}") from None
+                    raise sa.SbatchArgumentError(f"Unable to open file {call.script}") from None
                 if not text.startswith("#!"):
-                    raise SbatchArgumentError(
+                    raise sa.SbatchArgumentError(
                         f"{call.script} does not look like a batch script: its first line "
                         "must start with #! followed by the path to an interpreter")
-            opts = effective_options(call, None if call.wrap is not None else text)
-            tasks = parse_array_spec(opts["array"]) if opts.get("array") is not None else None
-        except SbatchArgumentError as exc:
+            opts = sa.effective_options(call, None if call.wrap is not None else text)
+            tasks = sa.parse_array_spec(opts["array"]) if opts.get("array") is not None else None
+        except sa.SbatchArgumentError as exc:
             raise SlurmError(f"sbatch: error: {exc}") from None
         for key, shown in _REFUSED.items():
             if key in opts:
@@ -283,8 +266,9 @@ class LocalBackend:
             "cwd": str(cwd), "workdir": str(cwd / (opts.get("chdir") or ".")),
             "name": opts.get("job-name") or (Path(call.script).name if call.script else "wrap"),
             "comment": opts.get("comment") or comment, "script": text, "args": call.script_args,
+            "shebang": text.splitlines()[0],
             "tasks": tasks, "throttle": throttle, "time_limit": time_limit, "dependency": deps,
-            "output": opts.get("output") or (DEFAULT_ARRAY_OUTPUT if tasks else DEFAULT_OUTPUT),
+            "output": opts.get("output") or (sa.DEFAULT_ARRAY_OUTPUT if tasks else sa.DEFAULT_OUTPUT),
             "error": opts.get("error"), "open_mode": open_mode, "ntasks": numbers["ntasks"] or 1,
             "cpus_per_task": numbers["cpus-per-task"], "partition": opts.get("partition") or "local",
             "workers": _workers(), "env": dict(os.environ if env is None else env),
@@ -313,8 +297,8 @@ class LocalBackend:
             "array": spec["tasks"] is not None, "submitted": _now(),
             "submitted_at": time.time(), "runner": None,
             "tasks": [{"task_id": t, "raw_id": str(first + i), "state": "PENDING",
-                       "exit_code": None, "signal": None, "start": None, "end": None,
-                       "node": None, "pid": None, "pid_start": None, "reason": None}
+                       **dict.fromkeys(("exit_code", "signal", "start", "end", "node",
+                                        "pid", "pid_start", "reason"))}
                       for i, t in enumerate(task_ids)],
         }
         _write_text(self._file(job_id, ".json"), json.dumps(status))
@@ -393,7 +377,7 @@ class LocalBackend:
                  str(self.state_dir), job_id],
                 cwd=self.state_dir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=log, start_new_session=True, close_fds=True)
-        _children.append(proc)
+        _children[:] = [p for p in _children if p.poll() is None] + [proc]
         return proc
 
     def _read(self, job_id: str) -> dict | None:
@@ -510,7 +494,8 @@ class LocalBackend:
                     return fd
                 except BlockingIOError:
                     os.close(fd)
-            time.sleep(delay)
+            self._slot_freed.wait(delay)
+            self._slot_freed.clear()
             delay = min(delay * 1.5, 0.5)
 
     def _run_task(self, spec: dict, job_id: str, index: int, slot: int,
@@ -522,6 +507,7 @@ class LocalBackend:
             lgr.exception("job %s: task %d", job_id, index)
         finally:
             os.close(slot)
+            self._slot_freed.set()
             throttle.release()
 
     def _run_one(self, spec: dict, job_id: str, index: int) -> None:
@@ -561,8 +547,8 @@ class LocalBackend:
         fields = dict(job_id=task["raw_id"], array_job_id=job_id if spec["tasks"] else None,
                       task_id=task["task_id"], job_name=spec["name"], user=_user(),
                       node=task["node"])
-        out_path = workdir / expand_log_pattern(spec["output"], **fields)
-        err_path = workdir / expand_log_pattern(spec["error"], **fields) if spec["error"] else out_path
+        out_path = workdir / sa.expand_log_pattern(spec["output"], **fields)
+        err_path = workdir / sa.expand_log_pattern(spec["error"], **fields) if spec["error"] else out_path
         mode = "ab" if spec["open_mode"] == "append" else "wb"
         with ExitStack() as stack:
             out = stack.enter_context(open(out_path, mode))
@@ -573,21 +559,25 @@ class LocalBackend:
                     env=self._task_env(spec, job_id, task), stdin=subprocess.DEVNULL,
                     stdout=out, stderr=err, start_new_session=True)
             except OSError as exc:
-                err.write(f"local backend: error: cannot run the batch script: {exc}\n".encode())
-                raise
+                # ENOENT for an existing file: its #! interpreter is missing.
+                line = f" ({spec['shebang']})" if isinstance(exc, FileNotFoundError) else ""
+                msg = f"cannot run the batch script of {spec['name']}{line}: {exc.strerror}"
+                err.write(f"local backend: error: {msg}\n".encode())
+                raise OSError(msg) from None
 
     @staticmethod
     def _task_env(spec: dict, job_id: str, task: dict) -> dict[str, str]:
         # Stale SLURM_* of a submitter that is itself a job must not leak in.
         env = {k: v for k, v in spec["env"].items() if not k.startswith(("SLURM_", "SLURMD_"))}
         host, ntasks = task["node"], str(spec["ntasks"])
+        cpus = str(spec["ntasks"] * (spec["cpus_per_task"] or 1))
         env.update(
             SLURM_JOB_ID=task["raw_id"], SLURM_JOBID=task["raw_id"],
             SLURM_JOB_NAME=spec["name"], SLURM_SUBMIT_DIR=spec["cwd"], SLURM_SUBMIT_HOST=host,
-            SLURM_CPUS_ON_NODE=str(os.cpu_count() or 1), SLURM_NTASKS=ntasks, SLURM_NPROCS=ntasks,
+            SLURM_CPUS_ON_NODE=cpus, SLURM_NTASKS=ntasks, SLURM_NPROCS=ntasks,
             SLURM_JOB_NUM_NODES="1", SLURM_NNODES="1", SLURM_JOB_NODELIST=host,
             SLURM_NODELIST=host, SLURMD_NODENAME=host, SLURM_CLUSTER_NAME="local",
-            SLURM_JOB_PARTITION=spec["partition"])
+            SLURM_JOB_PARTITION=spec["partition"], PWD=spec["workdir"])
         if spec["cpus_per_task"]:
             env["SLURM_CPUS_PER_TASK"] = str(spec["cpus_per_task"])
         if spec["tasks"]:

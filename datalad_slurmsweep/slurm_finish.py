@@ -13,7 +13,6 @@ from datalad.support.constraints import EnsureFloat, EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 from datalad.ui import ui
 
-from .backends import get_backend
 from .commits import CommitError
 from .context import failure_result, open_context
 from .finishing import finish, reconcile
@@ -23,13 +22,13 @@ from .store import StoreError
 lgr = logging.getLogger("datalad.slurmsweep.finish")
 
 
-def query_all(jobs, backend_name_override=None):
+def query_all(ctx, jobs):
     """One status query per backend for all ``jobs``."""
     statuses = {}
     keyed = sorted(jobs, key=lambda j: j.backend)
     for name, group in groupby(keyed, key=lambda j: j.backend):
         group = list(group)
-        backend = get_backend(name)
+        backend = ctx.backend(name)
         statuses.update(backend.query([j.job_id for j in group],
                                       {j.job_id: j.array_tasks for j in group}))
     return statuses
@@ -108,7 +107,7 @@ class SlurmFinish(Interface):
         try:
             ctx = open_context(dataset, "finish Slurm jobs")
             if not list_open_jobs:
-                for outcome in reconcile(ctx.root, ctx.store, get_backend(None, ctx.ds.config)):
+                for outcome in reconcile(ctx.root, ctx.store, ctx.backend):
                     yield _outcome_result(ctx, action, outcome)
             jobs = ctx.store.jobs(status="open", job_ids=wanted)
             known = {j.job_id for j in jobs}
@@ -122,13 +121,13 @@ class SlurmFinish(Interface):
                     yield ctx.result(action, "notneeded", "no open jobs")
                 return
             if wait and not list_open_jobs:
-                statuses = _wait(jobs, wait_timeout or 86400.0)
+                statuses = _wait(ctx, jobs, wait_timeout or 86400.0)
             else:
-                statuses = query_all(jobs)
+                statuses = query_all(ctx, jobs)
             if list_open_jobs:
                 yield from _listing(ctx, jobs, statuses, points)
                 return
-            for outcome in finish(ctx.root, ctx.store, get_backend(jobs[0].backend),
+            for outcome in finish(ctx.root, ctx.store, ctx.backend(jobs[0].backend),
                                   jobs, statuses,
                                   dsid=ctx.ds.id, use_annex=ctx.use_annex,
                                   accept_failed=accept_failed_jobs,
@@ -220,7 +219,7 @@ def _outcome_result(ctx, action, outcome) -> dict:
     return ctx.result(action, outcome.status, outcome.message, **extra)
 
 
-def _wait(jobs, timeout: float):
+def _wait(ctx, jobs, timeout: float):
     """Poll with backoff until every job has ended; the last statuses."""
     deadline = time.monotonic() + timeout
     delay = 1.0
@@ -229,7 +228,7 @@ def _wait(jobs, timeout: float):
                  total=len(jobs), label="Waiting", unit=" jobs")
     try:
         while True:
-            statuses = query_all(jobs)
+            statuses = query_all(ctx, jobs)
             done = sum(1 for s in statuses.values() if s.state.is_terminal)
             log_progress(lgr.info, pid, "%d of %d jobs ended", done, len(jobs),
                          update=done, total=len(jobs))

@@ -6,7 +6,7 @@ from datalad.interface.base import Interface, build_doc, eval_results
 from datalad.support.constraints import EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 
-from .backends import UnknownBackendError, get_backend
+from .backends import UnknownBackendError
 from .context import failure_result, open_context
 from .rescheduling import RescheduleError, find_records, restore_inputs, sweep_points
 from .scheduling import ScheduleError, check_conflicts, prepare, submit
@@ -113,8 +113,7 @@ class SlurmReschedule(Interface):
                                      commit=run.commit, cmd=spec.sbatch_argv, pwd=spec.pwd,
                                      outputs=spec.outputs, inputs=spec.inputs)
                     continue
-                backend = get_backend(run.parsed.record.get("backend"), ctx.ds.config,
-                                      ctx.ds.repo.dot_git)
+                backend = ctx.backend(run.parsed.record.get("backend"))
                 job = submit(ctx.root, ctx.store, backend, spec, use_annex=ctx.use_annex)
                 yield ctx.result(action, "ok",
                                  f"submitted job {job.job_id} again from commit {run.commit[:10]}",

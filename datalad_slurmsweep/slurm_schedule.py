@@ -9,7 +9,7 @@ from datalad.interface.base import Interface, build_doc, eval_results
 from datalad.support.constraints import EnsureChoice, EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 
-from .backends import UnknownBackendError, get_backend
+from .backends import UnknownBackendError
 from .context import failure_result, open_context
 from .scheduling import ScheduleError, check_conflicts, prepare, submit
 from .slurm import SlurmError
@@ -63,7 +63,7 @@ class SlurmSchedule(Interface):
             args=("--dry-run",), action="store_true",
             doc="validate everything and report the job, but submit nothing."),
         backend=Parameter(
-            args=("--backend",), constraints=EnsureChoice("slurm") | EnsureNone(),
+            args=("--backend",), constraints=EnsureChoice("slurm", "local") | EnsureNone(),
             doc="""where the job runs. Default: git config
             datalad.slurmsweep.backend, else slurm."""),
     )
@@ -87,7 +87,7 @@ class SlurmSchedule(Interface):
         ctx = None
         try:
             ctx = open_context(dataset, "schedule a Slurm job")
-            runner = get_backend(backend, ctx.ds.config)
+            runner = ctx.backend(backend)
             spec = prepare(ctx.root, list(cmd or []), outputs=outputs or [],
                            inputs=inputs or [], base=ctx.base, message=message)
             check_conflicts(ctx.store, spec)

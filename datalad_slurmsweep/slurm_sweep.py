@@ -10,7 +10,7 @@ from datalad.support.constraints import EnsureChoice, EnsureFloat, EnsureNone, E
 from datalad.support.param import Parameter
 
 from . import notify
-from .backends import UnknownBackendError, get_backend
+from .backends import UnknownBackendError
 from .commits import CommitError
 from .context import failure_result, open_context
 from .finishing import reconcile
@@ -90,7 +90,7 @@ class SlurmSweep(Interface):
             if not cfg_path.is_absolute():
                 cfg_path = ctx.base / cfg_path
             cfg = load_config(cfg_path, environment=env)
-            runner = get_backend(backend, ctx.ds.config, ctx.ds.repo.dot_git)
+            runner = ctx.backend(backend)
             lay = validate(ctx.root, cfg)
             try:
                 webhook = notify.resolve_webhook(
@@ -107,7 +107,7 @@ class SlurmSweep(Interface):
             if not (check or dry_run):
                 # Jobs an interrupted run submitted are adopted before
                 # deciding what is left to submit.
-                for outcome in reconcile(ctx.root, ctx.store, runner):
+                for outcome in reconcile(ctx.root, ctx.store, ctx.backend):
                     yield ctx.result(action, outcome.status, outcome.message,
                                      slurm_job_id=outcome.job.job_id)
             p = plan(ctx.root, ctx.store, cfg, lay, skip=not no_skip)

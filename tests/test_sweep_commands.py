@@ -160,7 +160,7 @@ def test_sequential_blocks_run_one_after_another(model_ds, backend):
     sweep(model_ds, path, backend, wait=True, wait_timeout=240)
     ((_, rec),) = sweep_records(model_ds)
     points = sorted(rec.record["points"], key=lambda p: p["params"]["initW"])
-    for earlier, later in zip(points, points[1:]):
+    for earlier, later in zip(points, points[1:], strict=False):
         assert later["start"] >= earlier["end"], (earlier, later)
     assert len({p["slurm_job_id"] for p in points}) == 3  # one job per point
 
