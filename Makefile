@@ -4,8 +4,11 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_ARGS ?=
+# The test and benchmark cluster offers more CPUs than the machine has, so
+# that many tiny jobs run at once instead of queueing (tools/local-slurm).
+export LOCAL_SLURM_CPUS ?= 16
 
-.PHONY: setup deps install cluster cluster-stop test unit demo demo-slurm demo-job docs lint
+.PHONY: setup deps install cluster cluster-stop test unit demo demo-slurm demo-job docs lint bench
 
 setup: deps install cluster
 
@@ -47,3 +50,9 @@ docs: install
 
 lint: install
 	ruff check datalad_slurmsweep tests
+
+# Benchmarks against datalad-slurm 0.2.8 on the local cluster (not part of
+# make test): writes docs/benchmarks.md and docs/benchmarks.png.
+bench: setup
+	$(PIP) install --quiet --disable-pip-version-check matplotlib
+	$(PYTHON) bench/run.py $(BENCH_ARGS)

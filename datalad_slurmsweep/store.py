@@ -14,7 +14,9 @@ A job goes through three states here:
     job or retries.
 
 A finished (or closed) job is deleted: history, not this store, is the
-archive. Reserving outputs is one ``BEGIN IMMEDIATE`` transaction holding
+archive. sqlite-utils creates the schema; the hot path uses the stdlib
+connection directly, because importing sqlite-utils imports numpy when it is
+installed, about 80 ms of every command-line call. Reserving outputs is one ``BEGIN IMMEDIATE`` transaction holding
 the overlap check and the insert, so of N concurrent schedules of the same
 output exactly one succeeds.
 """
@@ -30,13 +32,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlite_utils
-
 from .paths import ancestors_and_self
 
 SCHEMA_VERSION = 1
 STORE_NAME = "slurmsweep/jobs.sqlite"
 
+_COLUMNS = ("token", "job_id", "backend", "status", "submitted_at", "cmd", "pwd",
+            "inputs", "extra_inputs", "outputs", "message", "chain", "log_output",
+            "log_error", "workdir", "job_name", "array_tasks", "environment", "sweep",
+            "extra", "commit", "owner")
+_COLUMN_TYPES = {"submitted_at": float}
 _JSON_COLUMNS = ("cmd", "inputs", "extra_inputs", "outputs", "array_tasks",
                  "chain", "environment", "extra")
 
@@ -103,10 +108,9 @@ class JobStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-            self.db = sqlite_utils.Database(conn)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
             self._ensure_schema()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
@@ -120,9 +124,10 @@ class JobStore:
 
     def _ensure_schema(self) -> None:
         with self.transaction():
-            tables = set(self.db.table_names())
+            tables = {r[0] for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
             if "meta" in tables:
-                row = self.db.execute(
+                row = self.conn.execute(
                     "SELECT value FROM meta WHERE key='schema_version'").fetchone()
                 version = int(row[0]) if row else None
                 if version != SCHEMA_VERSION:
@@ -133,36 +138,43 @@ class JobStore:
                 return
             if tables:
                 raise StoreError(f"{self.path} is not a datalad-slurmsweep job store")
-            self.db["meta"].create({"key": str, "value": str}, pk="key")
-            self.db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
-            self.db["jobs"].create({
-                "token": str, "job_id": str, "backend": str, "status": str,
-                "submitted_at": float, "cmd": str, "pwd": str, "inputs": str,
-                "extra_inputs": str, "outputs": str, "message": str, "chain": str,
-                "log_output": str, "log_error": str, "workdir": str,
-                "job_name": str, "array_tasks": str, "environment": str,
-                "sweep": str, "extra": str, "commit": str, "owner": str,
-            }, pk="token")
-            self.db["jobs"].create_index(["backend", "job_id"], unique=True)
-            self.db["jobs"].create_index(["sweep"])
-            self.db["outputs"].create({"token": str, "path": str})
-            self.db["outputs"].create_index(["path"])
-            self.db["outputs"].create_index(["token"])
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        import sqlite_utils
+        db = sqlite_utils.Database(self.conn)
+        db["meta"].create({"key": str, "value": str}, pk="key")
+        db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        db["jobs"].create({name: _COLUMN_TYPES.get(name, str) for name in _COLUMNS},
+                          pk="token")
+        db["jobs"].create_index(["backend", "job_id"], unique=True)
+        db["jobs"].create_index(["sweep"])
+        db["outputs"].create({"token": str, "path": str})
+        db["outputs"].create_index(["path"])
+        db["outputs"].create_index(["token"])
+
+    def _insert(self, job: Job) -> None:
+        row = job.row()
+        marks = ",".join("?" * len(_COLUMNS))
+        self.conn.execute(f"INSERT INTO jobs ({','.join(f'[{c}]' for c in _COLUMNS)}) "
+                          f"VALUES ({marks})", [row[c] for c in _COLUMNS])
+        self.conn.executemany("INSERT INTO outputs (token, path) VALUES (?, ?)",
+                              [(job.token, p) for p in job.outputs])
 
     class _Tx:
-        def __init__(self, db):
-            self.db = db
+        def __init__(self, conn: sqlite3.Connection):
+            self.conn = conn
 
-        def __enter__(self):
-            self.db.execute("BEGIN IMMEDIATE")
-            return self.db
+        def __enter__(self) -> sqlite3.Connection:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return self.conn
 
         def __exit__(self, exc_type, exc, tb):
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
             return False
 
     def transaction(self) -> _Tx:
-        return self._Tx(self.db)
+        return self._Tx(self.conn)
 
     def conflicts(self, outputs: list[str]) -> list[tuple[str, str, str | None]]:
         """(new path, open job's path, open job's id) for every overlap."""
@@ -173,7 +185,7 @@ class JobStore:
             # Descendants of ``path``: between 'path/' and 'path0' ('0' sorts
             # right after '/'), which the index on path answers directly.
             lo, hi = (path + "/", path + "0") if path != "." else ("", "\uffff")
-            rows = self.db.execute(
+            rows = self.conn.execute(
                 f"SELECT o.path, j.job_id FROM outputs o JOIN jobs j ON j.token=o.token "
                 f"WHERE o.path IN ({marks}) OR (o.path >= ? AND o.path < ?)",
                 [*holders, lo, hi]).fetchall()
@@ -186,9 +198,7 @@ class JobStore:
             clashes = self.conflicts(job.outputs)
             if clashes:
                 raise OutputConflictError(clashes)
-            self.db["jobs"].insert(job.row())
-            self.db["outputs"].insert_all(
-                {"token": job.token, "path": p} for p in job.outputs)
+            self._insert(job)
 
     def reserve_many(self, jobs: list[Job]) -> None:
         """Reserve several jobs at once, all or none."""
@@ -197,31 +207,29 @@ class JobStore:
                 clashes = self.conflicts(job.outputs)
                 if clashes:
                     raise OutputConflictError(clashes)
-                self.db["jobs"].insert(job.row())
-                self.db["outputs"].insert_all(
-                    {"token": job.token, "path": p} for p in job.outputs)
+                self._insert(job)
 
     def mark_submitted(self, token: str, job_id: str) -> None:
-        with self.transaction():
-            self.db["jobs"].update(token, {"job_id": job_id, "status": "open"})
+        self.mark_submitted_many({token: job_id})
 
     def mark_submitted_many(self, ids: dict[str, str]) -> None:
         """Record the job ids of many reservations in one transaction."""
         with self.transaction():
-            self.db.conn.executemany(
+            self.conn.executemany(
                 "UPDATE jobs SET job_id = ?, status = 'open' WHERE token = ?",
                 [(job_id, token) for token, job_id in ids.items()])
 
     def mark_committing(self, commits: dict[str, str]) -> None:
         with self.transaction():
-            self.db.conn.executemany(
+            self.conn.executemany(
                 "UPDATE jobs SET status = 'committing', [commit] = ? WHERE token = ?",
                 [(sha, token) for token, sha in commits.items()])
 
     def reopen(self, tokens: list[str]) -> None:
         with self.transaction():
-            for token in tokens:
-                self.db["jobs"].update(token, {"status": "open", "commit": None})
+            self.conn.executemany(
+                "UPDATE jobs SET status = 'open', [commit] = NULL WHERE token = ?",
+                [(t,) for t in tokens])
 
     def remove(self, tokens: list[str]) -> None:
         if not tokens:
@@ -229,8 +237,8 @@ class JobStore:
         with self.transaction():
             for chunk in _chunks(tokens, 500):
                 marks = ",".join("?" * len(chunk))
-                self.db.execute(f"DELETE FROM outputs WHERE token IN ({marks})", chunk)
-                self.db.execute(f"DELETE FROM jobs WHERE token IN ({marks})", chunk)
+                self.conn.execute(f"DELETE FROM outputs WHERE token IN ({marks})", chunk)
+                self.conn.execute(f"DELETE FROM jobs WHERE token IN ({marks})", chunk)
 
     def jobs(self, status: str | None = None, job_ids: list[str] | None = None,
              sweep: str | None = None) -> list[Job]:
@@ -245,7 +253,7 @@ class JobStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY submitted_at, rowid"
-        cursor = self.db.execute(sql, args)
+        cursor = self.conn.execute(sql, args)
         names = [d[0] for d in cursor.description]
         found = [Job.from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
         if job_ids is not None:

@@ -10,8 +10,10 @@ Layout under the sweep's output directory ``O`` (``simulation.output_name``):
     copies, and a changed component directory gets a new snapshot instead of
     changing files under running jobs.
 ``O/<point>/components/``
-    the point's clone: symlinks into the snapshot, and real files for the
-    JSON files the point edits. ``COMPONENT_PATH`` points here.
+    the point's clone: the JSON files the point edits are real files, in
+    real directories; everything else is a symlink into the snapshot (a
+    whole directory where nothing in it is edited). ``COMPONENT_PATH``
+    points here.
 ``O/<point>/<case>.sh``
     the batch script of one (point, case); ``O/<point>/<case>/`` is its
     ``OUTPUT_DIR``.
@@ -256,22 +258,43 @@ def write_snapshot(ds_root: Path, lay: SweepLayout) -> list[str]:
     return [lay.snapshot]
 
 
-def write_clone(ds_root: Path, lay: SweepLayout, task: Task, edited: dict[str, str]) -> None:
+def clone_template(snapshot: Path, edited: frozenset[str]) -> tuple[list[str], list[str]]:
+    """(directories to create, entries to link) for a clone whose ``edited``
+    files are real. Only the directories leading to an edited file exist in
+    the clone; every other entry, whole directories included, is one symlink
+    into the snapshot, so a clone costs a handful of entries, not one per
+    file of the component directory."""
+    keep = {"."}
+    for rel in edited:
+        parts = PurePosixPath(rel).parts[:-1]
+        keep.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    links = []
+    for directory in sorted(keep):
+        for entry in sorted(os.listdir(snapshot / directory)):
+            rel = entry if directory == "." else f"{directory}/{entry}"
+            if rel not in keep and rel not in edited:
+                links.append(rel)
+    return sorted(keep), links
+
+
+def write_clone(ds_root: Path, lay: SweepLayout, task: Task, edited: dict[str, str],
+                templates: dict) -> None:
     """The point's component clone: links into the snapshot, edited files real."""
     clone = ds_root / task.clone
-    if clone.exists():
+    if os.path.lexists(clone):
         shutil.rmtree(clone)
     snap = ds_root / lay.snapshot
-    for dirpath, dirnames, filenames in os.walk(snap):
-        rel = Path(dirpath).relative_to(snap)
-        (clone / rel).mkdir(parents=True, exist_ok=True)
-        for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
-            rel_file = (rel / name).as_posix()
-            dst = clone / rel / name
-            if rel_file in edited:
-                dst.write_text(edited[rel_file])
-            else:
-                os.symlink(os.path.relpath(Path(dirpath) / name, dst.parent), dst)
+    key = frozenset(edited)
+    if key not in templates:
+        templates[key] = clone_template(snap, key)
+    directories, links = templates[key]
+    for directory in directories:
+        (clone / directory).mkdir(parents=True, exist_ok=True)
+    for rel in links:
+        dst = clone / rel
+        os.symlink(os.path.relpath(snap / rel, dst.parent), dst)
+    for rel, text in edited.items():
+        (clone / rel).write_text(text)
 
 
 def edited_files(ds_root: Path, lay: SweepLayout, point: Point,

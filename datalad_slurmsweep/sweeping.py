@@ -196,10 +196,11 @@ def generate(root: Path, p: SweepPlan, max_array: int) -> tuple[list[str], list[
     (root / paths[1]).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     paths += write_snapshot(root, lay) or [lay.snapshot]
     cache: dict[str, str] = {}
+    templates: dict = {}
     cloned: set[str] = set()
     for task in p.todo:
         if task.clone not in cloned:
-            write_clone(root, lay, task, edited_files(root, lay, task.point, cache))
+            write_clone(root, lay, task, edited_files(root, lay, task.point, cache), templates)
             cloned.add(task.clone)
             paths.append(task.clone)
         script = root / task.script
@@ -233,9 +234,13 @@ def generate(root: Path, p: SweepPlan, max_array: int) -> tuple[list[str], list[
     return paths, submissions
 
 
-def commit_generated(root: Path, paths: list[str], use_annex: bool, message: str) -> str:
+def commit_generated(root: Path, paths: list[str], message: str) -> str:
+    """Commit the generated files with plain ``git add``: they are symlinks,
+    scripts, small JSON files and a copy of the component directory, which
+    go where the originals are (annexed originals are copied as annex
+    symlinks); ``git annex add`` would cost seconds per thousand points."""
     ref, head = head_state(root)
-    shas = build_commits(root, [PlannedCommit("sweep", paths, message)], head, use_annex)
+    shas = build_commits(root, [PlannedCommit("sweep", paths, message)], head, False)
     advance(root, ref, shas["sweep"], head)
     return shas["sweep"]
 
