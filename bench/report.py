@@ -1,7 +1,6 @@
 """Turning the benchmark's measurements into docs/benchmarks.{md,png,json}."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 OURS, THEIRS = "datalad-slurmsweep", "datalad-slurm 0.2.8"
@@ -99,8 +98,6 @@ def plot(results, path: Path) -> None:
 
 
 def write_report(docs: Path, results, api, machine, quick: bool) -> None:
-    (docs / "benchmarks.json").write_text(json.dumps(
-        {"machine": machine, "api_schedule_per_job": api, "results": results}, indent=1) + "\n")
     plot(results, docs / "benchmarks.png")
     rows = targets(results, api)
     lines = ["# Benchmarks", "",

@@ -21,7 +21,12 @@ import time
 from pathlib import Path
 
 from workloads import (
-    create_dataset, git_identity_env, manual_sweep_files, save, single_job_files, sweep_files,
+    create_dataset,
+    git_identity_env,
+    manual_sweep_files,
+    save,
+    single_job_files,
+    sweep_files,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,7 +206,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="N = 10 and 100 only (a smoke run; targets need the full run)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite the table and plot from docs/benchmarks.json")
     args = parser.parse_args()
+    if args.report_only:
+        report(json.loads((ROOT / "docs" / "benchmarks.json").read_text()))
+        return
     sizes_both = [10, 100] if args.quick else [10, 100, 300]
     sizes_ours = [] if args.quick else [1000]
     sweep_ours_only = [] if args.quick else [1000, 10000]
@@ -231,8 +241,16 @@ def main() -> None:
             add(OURS, "sweep", n, sweep_ours(n, work))
         for path in work.iterdir():
             shutil.rmtree(path, ignore_errors=True)
+    raw = {"machine": machine(), "api_schedule_per_job": api, "results": results,
+           "quick": args.quick}
+    (ROOT / "docs" / "benchmarks.json").write_text(json.dumps(raw, indent=1) + "\n")
+    report(raw)
+
+
+def report(raw: dict) -> None:
     from report import write_report
-    write_report(ROOT / "docs", results, api, machine(), quick=args.quick)
+    write_report(ROOT / "docs", raw["results"], raw["api_schedule_per_job"], raw["machine"],
+                 quick=raw.get("quick", False))
 
 
 if __name__ == "__main__":

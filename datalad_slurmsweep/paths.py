@@ -49,9 +49,3 @@ def overlaps(a: str, b: str) -> bool:
     if a == "." or b == ".":
         return True
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
-
-
-def under_any(path: str, roots: list[str]) -> bool:
-    """Whether ``path`` is one of ``roots`` or lies inside one of them."""
-    return any(root == "." or path == root or path.startswith(root + "/")
-               for root in roots)

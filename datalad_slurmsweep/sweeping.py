@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import shlex
 import subprocess
 import time
 import uuid
@@ -300,11 +298,3 @@ def submit_all(root: Path, store: JobStore, backend, submissions: list[dict],
         store.mark_submitted_many(ids)
         current_block.append(job_id)
         yield rows, job_id
-
-
-def shell_preview(p: SweepPlan) -> str:
-    return "\n".join(f"$ sbatch {shlex.quote(t.script)}" for t in p.todo)
-
-
-def environment_for_jobs() -> dict:
-    return dict(os.environ)

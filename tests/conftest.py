@@ -77,3 +77,11 @@ def git(ds: Dataset, *args: str) -> str:
 
 def commit_count(ds: Dataset) -> int:
     return int(git(ds, "rev-list", "--count", "HEAD").strip())
+
+
+def api(ds: Dataset, name: str, *args, **kwargs) -> list[dict]:
+    """Call a command through the Python API and return all its results."""
+    kwargs.setdefault("result_renderer", "disabled")
+    kwargs.setdefault("on_failure", "ignore")
+    kwargs.setdefault("return_type", "list")
+    return getattr(ds, name)(*args, **kwargs)

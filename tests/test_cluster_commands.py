@@ -10,12 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from datalad.api import Dataset
 
 from datalad_slurmsweep.record import parse_record
 from datalad_slurmsweep.store import JobStore
 
-from .conftest import commit_count, git, make_dataset, wait_terminal
+from .conftest import api, commit_count, git, make_dataset, wait_terminal
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -24,13 +23,6 @@ FAIL = "#!/bin/bash\nmkdir -p {out}\necho partial > {out}/partial.txt\nexit 3\n"
 ARRAY = ("#!/bin/bash\n#SBATCH --array=0-2\nmkdir -p {out}\n"
          "echo $SLURM_ARRAY_TASK_ID > {out}/task-$SLURM_ARRAY_TASK_ID.txt\n"
          "[ \"$SLURM_ARRAY_TASK_ID\" != {bad} ]\n")
-
-
-def api(ds: Dataset, name: str, *args, **kwargs) -> list[dict]:
-    kwargs.setdefault("result_renderer", "disabled")
-    kwargs.setdefault("on_failure", "ignore")
-    kwargs.setdefault("return_type", "list")
-    return getattr(ds, name)(*args, **kwargs)
 
 
 def schedule(ds, *argv, outputs, **kwargs) -> str:

@@ -17,7 +17,7 @@ import yaml
 from datalad_slurmsweep.record import parse_record
 from datalad_slurmsweep.store import JobStore
 
-from .conftest import git, make_dataset
+from .conftest import api, git, make_dataset
 
 MODEL = Path(__file__).resolve().parent.parent / "examples" / "model"
 SST = "synaptic_models/synapses_final/SST2PV.json"
@@ -51,13 +51,6 @@ def config(ds, **sections) -> Path:
     path = Path(ds.path) / "model" / "slurm_config_setup.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def api(ds, name, *args, **kwargs):
-    kwargs.setdefault("result_renderer", "disabled")
-    kwargs.setdefault("on_failure", "ignore")
-    kwargs.setdefault("return_type", "list")
-    return getattr(ds, name)(*args, **kwargs)
 
 
 def sweep(ds, path, backend, **kwargs):
