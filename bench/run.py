@@ -218,8 +218,12 @@ def main() -> None:
     theirs = ensure_datalad_slurm()
     results: list[dict] = []
 
+    partial = ROOT / ".bench" / "partial.json"
+
     def add(tool, workload, n, phases):
         results.append({"tool": tool, "workload": workload, "n": n, **phases})
+        # Kept as we go: a failure late in a long run loses nothing.
+        partial.write_text(json.dumps(results, indent=1))
         log(f"{tool:22} {workload:12} N={n:<6} " + ", ".join(
             f"{k}={v:.3f}" for k, v in phases.items()))
 

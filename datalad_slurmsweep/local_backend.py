@@ -445,6 +445,9 @@ class LocalBackend:
     def run(self, job_id: str) -> int:
         """Run a submitted job to its end: dependencies, then the tasks."""
         spec = _read_json(self._file(job_id, ".spec.json"))
+        # The runner keeps the submission environment in memory; on disk it
+        # would keep every token and password of the submitter's shell.
+        _write_text(self._file(job_id, ".spec.json"), json.dumps({**spec, "env": None}))
         with self._locked(job_id) as job:
             job["runner"] = {"pid": os.getpid(), "start": _proc_start(os.getpid())}
         delay = 0.05

@@ -64,8 +64,9 @@ class SlurmSchedule(Interface):
             doc="validate everything and report the job, but submit nothing."),
         backend=Parameter(
             args=("--backend",), constraints=EnsureChoice("slurm", "local") | EnsureNone(),
-            doc="""where the job runs. Default: git config
-            datalad.slurmsweep.backend, else slurm."""),
+            doc="""where the job runs: slurm, or local (the same batch script on
+            this machine). Default: git config datalad.slurmsweep.backend, else
+            slurm."""),
     )
 
     _examples_ = [

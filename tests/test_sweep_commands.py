@@ -325,12 +325,16 @@ def small_max_array(backend, monkeypatch):
         yield 3
         return
     script = Path(__file__).resolve().parent.parent / "tools" / "local-slurm"
-    subprocess.run([str(script), "start"], env=dict(os.environ, LOCAL_SLURM_MAX_ARRAY_SIZE="3"),
+    # Keep the node's CPU count as it is (make exports LOCAL_SLURM_CPUS).
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+    env = dict(os.environ, LOCAL_SLURM_CPUS=os.environ.get("LOCAL_SLURM_CPUS", cpus))
+    subprocess.run([str(script), "start"], env=dict(env, LOCAL_SLURM_MAX_ARRAY_SIZE="3"),
                    check=True, capture_output=True)
     try:
         yield 3
     finally:
-        subprocess.run([str(script), "start"], check=True, capture_output=True)
+        subprocess.run([str(script), "start"], env=env, check=True, capture_output=True)
 
 
 def test_array_larger_than_max_array_size_is_split(model_ds, backend, small_max_array):
