@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .paths import ancestors_and_self
 
@@ -62,26 +62,113 @@ def head_state(repo: Path) -> tuple[str, str]:
     return ref, sha
 
 
+def _files_under(repo: Path, paths: list[str]) -> list[str]:
+    """Every file and symlink at or below ``paths`` (dataset-relative)."""
+    found = []
+    for path in paths:
+        full = repo / path
+        if full.is_symlink() or not full.is_dir():
+            found.append(path)
+            continue
+        for dirpath, dirnames, filenames in os.walk(full):
+            rel = Path(dirpath).relative_to(repo).as_posix()
+            if ".git" in dirnames:
+                dirnames.remove(".git")  # a subdataset: not ours to stage
+            links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+            for name in filenames + links:
+                found.append(f"{rel}/{name}")
+    return found
+
+
+def _under(path: str, roots: set[str]) -> bool:
+    return any(a in roots for a in ancestors_and_self(path))
+
+
+def _annex_pointers(repo: Path, shas: set[str]) -> set[str]:
+    """Which blobs are git-annex pointers (the index entries of unlocked
+    annexed files), read in one ``git cat-file --batch``."""
+    order = sorted(shas)
+    out = _git(repo, ["cat-file", "--batch"], input="".join(s + "\n" for s in order).encode())
+    found, pos = set(), 0
+    for sha in order:
+        header_end = out.index(b"\n", pos)
+        size = int(out[pos:header_end].split()[2])
+        body = out[header_end + 1:header_end + 1 + size]
+        if body.startswith(b"/annex/objects/"):
+            found.add(sha)
+        pos = header_end + 1 + size + 1
+    return found
+
+
 def stage(repo: Path, paths: list[str], use_annex: bool) -> None:
-    """Stage exactly ``paths`` (additions, changes and deletions)."""
-    existing = [p for p in paths if os.path.lexists(repo / p)]
-    gone = [p for p in paths if p not in set(existing)]
-    for chunk in _chunks(existing):
-        if use_annex:
-            _git(repo, ["annex", "add", "--quiet", "--", *chunk])
-        # git add after annex add only picks up deletions inside the
-        # directories and files annex add left as they are.
-        _git(repo, ["add", "--all", "--", *_literal(chunk)])
-    for chunk in _chunks(gone):
-        _git(repo, ["rm", "-r", "--cached", "--quiet", "--ignore-unmatch",
-                    "--", *_literal(chunk)])
+    """Stage exactly ``paths``: additions, changes and deletions.
+
+    Files are named one by one on standard input, never as pathspecs: given
+    as arguments, git-annex matches each against the whole work tree, which
+    made 2000 paths take 74 s instead of 9 s in a 5000-point sweep. As with
+    ``datalad save``, new files and annexed (locked) files go through
+    ``git annex add`` (which applies annex.largefiles); files the index holds
+    as regular files (in git, or unlocked in the annex) go through
+    ``git update-index``, whose clean filter keeps each where it was.
+    """
+    roots = set(paths)
+    indexed = {p: e for p, e in _entries(repo, ["ls-files", "-s"], paths).items()
+               if _under(p, roots)}
+    files = _files_under(repo, [p for p in paths if os.path.lexists(repo / p)])
+    in_git = {f for f in files if f in indexed and indexed[f][0] != "120000"}
+    unlocked: list[str] = []
+    if use_annex and in_git:
+        pointers = _annex_pointers(repo, {indexed[f][1] for f in in_git})
+        unlocked = [f for f in files if f in in_git and indexed[f][1] in pointers]
+        in_git.difference_update(unlocked)
+    to_git = [f for f in files if f in in_git]
+    skip = in_git | set(unlocked)
+    to_annex = [f for f in files if f not in skip]
+    # Batch mode does not restage a modified unlocked file; named on the
+    # command line, git annex add does, and locks it as datalad save would.
+    for chunk in _chunks(unlocked):
+        _git(repo, ["annex", "add", "--quiet", "--", *chunk])
+    if to_annex and use_annex:
+        proc = subprocess.run(["git", "annex", "add", "--batch", "--quiet"], cwd=repo,
+                              input="".join(f + "\n" for f in to_annex).encode(),
+                              capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise CommitError("git annex add failed: "
+                              + proc.stderr.decode(errors="replace").strip())
+    elif to_annex:
+        to_git += to_annex
+    if to_git:
+        _git(repo, ["update-index", "--add", "-z", "--stdin"],
+             input=b"".join(f.encode() + b"\0" for f in to_git))
+    gone = [p for p in indexed if not os.path.lexists(repo / p)]
+    if gone:
+        _git(repo, ["update-index", "--force-remove", "-z", "--stdin"],
+             input=b"".join(p.encode() + b"\0" for p in gone))
+
+
+def covering(paths: list[str], limit: int = 64) -> list[str]:
+    """At most ``limit`` directories (or the paths themselves) that contain
+    all ``paths``: git matches every entry against every pathspec, so tens
+    of thousands of them cost more than listing their common parents."""
+    current = sorted(set(paths))
+    while len(current) > limit:
+        parents = sorted({str(PurePosixPath(p).parent) for p in current})
+        if parents == current:
+            break
+        current = parents
+    if "." in current:
+        return ["."]
+    # Drop paths inside another of the set.
+    return [p for p in current if not any(p.startswith(q + "/") for q in current if q != p)]
 
 
 def _entries(repo: Path, args: list[str], paths: list[str]) -> dict[str, tuple[str, str]]:
-    """path -> (mode, sha) from ``ls-files -s`` or ``ls-tree -r``."""
+    """path -> (mode, sha) from ``ls-files -s`` or ``ls-tree -r``, for the
+    entries at or below ``covering(paths)``: a superset, filtered later."""
     found: dict[str, tuple[str, str]] = {}
-    for chunk in _chunks(paths):
-        out = _git(repo, [*args, "-z", "--", *_literal(chunk)])
+    for chunk in _chunks(covering(paths)):
+        spec = [] if chunk == ["."] else ["--", *_literal(chunk)]
+        out = _git(repo, [*args, "-z", *spec])
         for item in out.split(b"\0"):
             if not item:
                 continue

@@ -179,9 +179,13 @@ def log_dirs(ds_root: Path, spec: JobSpec, user: str) -> list[Path]:
     return dirs
 
 
-def _annex_call(ds_root: Path, verb: str, paths: list[str]) -> None:
-    subprocess.run(["git", "annex", verb, "--quiet", "--", *paths],
-                   cwd=ds_root, capture_output=True, check=True)
+def annex_unlock(ds_root: Path, paths: list[str]) -> None:
+    """Unlock existing annexed outputs so a job can rewrite them: a locked
+    file is a symlink into the annex, and writing through it would change
+    (or, for another user, fail on) the stored content."""
+    for i in range(0, len(paths), 1000):
+        subprocess.run(["git", "annex", "unlock", "--quiet", "--", *paths[i:i + 1000]],
+                       cwd=ds_root, capture_output=True, check=True)
 
 
 def submit(ds_root: Path, store: JobStore, backend, spec: JobSpec, *,
@@ -219,7 +223,7 @@ def submit(ds_root: Path, store: JobStore, backend, spec: JobSpec, *,
     try:
         existing = [p for p in spec.outputs if os.path.lexists(ds_root / p)]
         if use_annex and existing:
-            _annex_call(ds_root, "unlock", existing)
+            annex_unlock(ds_root, existing)
             unlocked = existing
         for directory in log_dirs(ds_root, spec, job.extra["user"]):
             probe, missing = directory, []

@@ -15,6 +15,7 @@ from .backends import UnknownBackendError
 from .commits import CommitError
 from .context import failure_result, open_context
 from .finishing import reconcile
+from .scheduling import annex_unlock
 from .slurm import SlurmError
 from .store import StoreError
 from .sweep_config import ConfigError, load_config
@@ -153,6 +154,9 @@ def _run(ctx, runner, p, cfg, webhook):
                      commit=sha, sweep=p.layout.root)
     environment = dict(os.environ)
     rows = reserve(ctx.store, p, submissions, runner.name, environment)
+    existing = [t.output_dir for t in p.todo if os.path.lexists(ctx.root / t.output_dir)]
+    if ctx.use_annex and existing:
+        annex_unlock(ctx.root, existing)
     submitted = 0
     for job_rows, outcome in submit_all(ctx.root, ctx.store, runner, submissions, rows,
                                         environment):

@@ -210,6 +210,9 @@ def test_replay_from_the_sweeps_commit_after_the_configuration_changed(model_ds,
     model_ds.save(message="new components", result_renderer="disabled")
     sweep(model_ds, path, backend, no_skip=True, wait=True, wait_timeout=180)
     assert seen(model_ds, "Run-Storage/sweep_initW", "initW-2.0")["seen"]["SST2PV"]["tau1"] == 99.0
+    # The rerun's output replaced the first one in history, not in the annex object.
+    result = "Run-Storage/sweep_initW/initW-2.0/baseline/result.json"
+    assert len(git(model_ds, "log", "--format=%H", "--", result).split()) == 2
     results = api(model_ds, "slurm_reschedule", first)
     assert any("restored" in r["message"] for r in results), results
     api(model_ds, "slurm_finish", wait=True, wait_timeout=180)
