@@ -254,6 +254,9 @@ def write_snapshot(ds_root: Path, lay: SweepLayout) -> list[str]:
                 _relink(src, dst)
             else:
                 shutil.copy2(src, dst)
+                # Shared by every point: a job writing into its clone in
+                # place must fail, not change the other points' inputs.
+                dst.chmod(dst.stat().st_mode & ~0o222)
     os.replace(tmp, snap)
     return [lay.snapshot]
 
