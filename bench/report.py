@@ -77,23 +77,27 @@ def plot(results, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.6))
+    series = {(OURS, "single jobs"): ("tab:blue", "-o"), (OURS, "sweep"): ("tab:green", "-o"),
+              (THEIRS, "single jobs"): ("tab:red", "--s"), (THEIRS, "sweep"): ("tab:orange", "--s")}
     for ax, phase in zip(axes, PHASES, strict=True):
-        for tool, style in ((OURS, "-o"), (THEIRS, "--s")):
-            for workload in ("single jobs", "sweep"):
-                pts = sorted((r["n"], r[phase] / r["n"] * 1000) for r in results
-                             if r["tool"] == tool and r["workload"] == workload and phase in r)
-                if pts:
-                    ax.plot(*zip(*pts, strict=True), style, label=f"{tool}, {workload}")
+        for (tool, workload), (color, style) in series.items():
+            pts = sorted((r["n"], r[phase] / r["n"] * 1000) for r in results
+                         if r["tool"] == tool and r["workload"] == workload and phase in r)
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, color=color)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(phase)
         ax.set_xlabel("N (jobs or points)")
         ax.set_ylabel("ms per job")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7)
+    handles = [plt.Line2D([], [], color=c, linestyle=st[:-1], marker=st[-1])
+               for c, st in series.values()]
+    fig.legend(handles, [f"{t}, {w}" for t, w in series], loc="lower center", ncol=4,
+               fontsize=9)
     fig.suptitle("Per-job cost against N (lower is better), one run of make bench")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
 
 
