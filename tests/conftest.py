@@ -85,3 +85,16 @@ def api(ds: Dataset, name: str, *args, **kwargs) -> list[dict]:
     kwargs.setdefault("on_failure", "ignore")
     kwargs.setdefault("return_type", "list")
     return getattr(ds, name)(*args, **kwargs)
+
+
+def records(ds: Dataset) -> list:
+    """(commit, parsed run record) of every record in history, newest first."""
+    from datalad_slurmsweep.record import parse_record
+    found = []
+    for entry in git(ds, "log", "--format=%H%x00%B%x01").split("\x01"):
+        if "\x00" in entry:
+            sha, msg = entry.strip().split("\x00", 1)
+            rec = parse_record(msg)
+            if rec:
+                found.append((sha, rec))
+    return found

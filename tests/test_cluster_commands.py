@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from datalad_slurmsweep.record import parse_record
 from datalad_slurmsweep.store import JobStore
 
-from .conftest import api, commit_count, git, make_dataset, wait_terminal
+from .conftest import api, commit_count, git, make_dataset, records, wait_terminal
 
 pytestmark = pytest.mark.usefixtures("slurm_cluster")
 
@@ -29,18 +28,6 @@ def schedule(ds, *argv, outputs, **kwargs) -> str:
     (res,) = api(ds, "slurm_schedule", list(argv), outputs=outputs, **kwargs)
     assert res["status"] == "ok", res["message"]
     return res["slurm_job_id"]
-
-
-def records(ds) -> list:
-    out = git(ds, "log", "--format=%H%x00%B%x01")
-    found = []
-    for entry in out.split("\x01"):
-        if "\x00" in entry:
-            sha, msg = entry.strip().split("\x00", 1)
-            rec = parse_record(msg)
-            if rec:
-                found.append((sha, rec))
-    return found
 
 
 def open_jobs(ds) -> list:

@@ -1,8 +1,8 @@
 """The single-job commands on the local backend: the same records, no cluster."""
 from __future__ import annotations
 
-from .conftest import api, git, make_dataset
-from .test_cluster_commands import OK, records
+from .conftest import api, git, make_dataset, records
+from .test_cluster_commands import OK
 
 
 def test_schedule_finish_and_reschedule_since_on_the_local_backend(tmp_path, monkeypatch):

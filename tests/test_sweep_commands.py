@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datalad_slurmsweep.record import parse_record
 from datalad_slurmsweep.store import JobStore
 
-from .conftest import api, git, make_dataset
+from .conftest import api, git, make_dataset, records
 
 MODEL = Path(__file__).resolve().parent.parent / "examples" / "model"
 SST = "synaptic_models/synapses_final/SST2PV.json"
@@ -66,15 +65,7 @@ def seen(ds, root, point, case="baseline") -> dict:
 
 
 def sweep_records(ds) -> list:
-    out = git(ds, "log", "--format=%H%x00%B%x01")
-    found = []
-    for entry in out.split("\x01"):
-        if "\x00" in entry:
-            sha, msg = entry.strip().split("\x00", 1)
-            rec = parse_record(msg)
-            if rec and "points" in rec.record:
-                found.append((sha, rec))
-    return found
+    return [(sha, rec) for sha, rec in records(ds) if "points" in rec.record]
 
 
 def test_value_sweep_every_point_committed_with_its_clone(model_ds, backend):
