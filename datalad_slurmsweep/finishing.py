@@ -227,12 +227,13 @@ def finish(ds_root: Path, store: JobStore, backend, jobs: list[Job],
             yield Outcome(job, "ok", f"closed failed job {job.job_id} ({state.value}{detail}) "
                           "without committing; its files are left in place", state=state)
         else:
-            hint = ("Slurm no longer knows this job" if state is JobState.LOST
-                    else "its outputs are not committed")
-            yield Outcome(job, "impossible",
-                          f"job {job.job_id} ended {state.value}{detail}: {hint}; use "
-                          "--accept-failed-jobs to commit it anyway or "
-                          "--close-failed-jobs to forget it", state=state)
+            hint = ("Slurm no longer knows this job, so nothing says it is complete; "
+                    "inspect its files and use --close-failed-jobs to forget it"
+                    if state is JobState.LOST else
+                    "its outputs are not committed; use --accept-failed-jobs to commit "
+                    "it anyway or --close-failed-jobs to forget it")
+            yield Outcome(job, "impossible", f"job {job.job_id} ended {state.value}{detail}: "
+                          f"{hint}", state=state)
     store.remove([j.token for j in to_close])
     if to_commit:
         yield from _commit(ds_root, store, backend, to_commit, dsid=dsid,
