@@ -10,7 +10,8 @@ A backend is anything with this interface (see ``slurm.SlurmBackend``):
 ``query(job_ids, expected_tasks=None) -> {job id: JobStatus}``
     one call for all jobs. An id may name a whole job (``"123"``) or one
     task of an array (``"123_4"``). Unknown jobs are LOST.
-``find_by_comment(comment) -> [job id]``
+``find_by_comments(comments) -> {comment: [job id]}``
+    one look-up for all reservations an interrupted run left behind.
 ``version() -> str``, ``max_array_size() -> int``
 """
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Iterator
@@ -107,7 +108,7 @@ def build_record(job: Job, status: JobStatus, dsid: str | None,
                  versions: dict, slurm_outputs: list[str]) -> dict:
     job_id: int | str = int(job.job_id) if job.job_id.isdigit() else job.job_id
     record = {
-        "cmd": " ".join(_shell_quote(a) for a in job.cmd),
+        "cmd": shlex.join(job.cmd),
         "sbatch_argv": job.cmd,
         "chain": job.chain,
         "commit_id": None,
@@ -133,11 +134,6 @@ def build_record(job: Job, status: JobStatus, dsid: str | None,
         record["sweep"] = job.sweep
         record.update(job.extra.get("record", {}))
     return record
-
-
-def _shell_quote(arg: str) -> str:
-    import shlex
-    return shlex.quote(arg)
 
 
 def write_env_file(ds_root: Path, job: Job, status: JobStatus, path: str) -> None:
@@ -172,15 +168,21 @@ def reconcile(ds_root: Path, store: JobStore, backend_for) -> Iterator[Outcome]:
     host = owner_tag().split(":")[0]
     by_comment: dict[str, list[Job]] = {}
     for job in store.jobs(status="submitting"):
-        by_comment.setdefault(job.extra.get("comment", job.token), []).append(job)
-    for comment, rows in by_comment.items():
-        owner_host, _, pid = rows[0].owner.partition(":")
+        owner_host, _, pid = job.owner.partition(":")
         if owner_host == host and pid.isdigit() and _alive(int(pid)):
             continue  # a schedule is in progress right now
+        by_comment.setdefault(job.extra.get("comment", job.token), []).append(job)
+    known: dict[str, list[str]] = {}
+    for name in {rows[0].backend for rows in by_comment.values()}:
+        wanted = {c for c, rows in by_comment.items() if rows[0].backend == name}
         try:
-            found = backend_for(rows[0].backend).find_by_comment(comment)
+            known.update(backend_for(name).find_by_comments(wanted))
         except SlurmError:
-            continue
+            # Unknown is not "never submitted": keep the reservations.
+            for comment in wanted:
+                by_comment.pop(comment)
+    for comment, rows in by_comment.items():
+        found = known.get(comment)
         if found:
             ids = {j.token: (f"{found[0]}_{j.extra['array_task']}" if "array_task" in j.extra
                              else found[0]) for j in rows}

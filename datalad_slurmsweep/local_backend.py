@@ -322,10 +322,15 @@ class LocalBackend:
                 expected[base] = [t["task_id"] for t in job["tasks"]]
         return assemble(job_ids, rows, expected, "local")
 
-    def find_by_comment(self, comment: str) -> list[str]:
-        found = [p.stem for p in self.jobs_dir.glob("*.json")
-                 if p.stem.isdigit() and _read_json(p).get("comment") == comment]
-        return sorted(found, key=int)
+    def find_by_comments(self, comments: set[str]) -> dict[str, list[str]]:
+        """Job ids per comment in ``comments``, in one pass over the jobs."""
+        found: dict[str, list[str]] = {}
+        for p in sorted(self.jobs_dir.glob("*.json"), key=lambda p: (len(p.stem), p.stem)):
+            if p.stem.isdigit():
+                comment = _read_json(p).get("comment")
+                if comment in comments:
+                    found.setdefault(comment, []).append(p.stem)
+        return found
 
     def version(self) -> str:
         return f"local {__version__}"

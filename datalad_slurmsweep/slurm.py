@@ -276,17 +276,17 @@ class SlurmBackend:
             merged[j] = list(by_task.values())
         return assemble(job_ids, merged, expected_tasks, "scontrol")
 
-    def find_by_comment(self, comment: str) -> list[str]:
-        """Job ids the controller knows that carry ``comment``."""
+    def find_by_comments(self, comments: set[str]) -> dict[str, list[str]]:
+        """Job ids the controller knows, per comment in ``comments``: one call."""
         proc = _run(["scontrol", "-o", "show", "job"])
         if proc.returncode != 0:
             raise SlurmError(f"scontrol show job failed: {proc.stderr.strip()}")
-        found = []
+        found: dict[str, set[str]] = {}
         for line in proc.stdout.splitlines():
             kv = dict(_KV.findall(line))
-            if kv.get("Comment") == comment:
-                found.append(kv.get("ArrayJobId") or kv["JobId"])
-        return sorted(set(found))
+            if kv.get("Comment") in comments:
+                found.setdefault(kv["Comment"], set()).add(kv.get("ArrayJobId") or kv["JobId"])
+        return {c: sorted(ids, key=lambda j: (len(j), j)) for c, ids in found.items()}
 
     def test_resources(self, options: list[str], cwd: Path) -> None:
         """Ask Slurm whether a job with ``options`` could run, submitting nothing."""

@@ -56,9 +56,10 @@ def dataset(tmp_path):
     return make_dataset(tmp_path / "ds")
 
 
-def wait_terminal(job_ids: list[str], tasks: dict | None = None, timeout: float = 120) -> dict:
-    """Poll the real cluster until every job has ended."""
-    backend = SlurmBackend()
+def wait_terminal(job_ids: list[str], tasks: dict | None = None, timeout: float = 120,
+                  backend=None, interval: float = 0.5) -> dict:
+    """Poll the backend (default: the real cluster) until every job has ended."""
+    backend = backend or SlurmBackend()
     deadline = time.monotonic() + timeout
     while True:
         statuses = backend.query(job_ids, tasks or {})
@@ -67,7 +68,7 @@ def wait_terminal(job_ids: list[str], tasks: dict | None = None, timeout: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"jobs still running after {timeout}s: "
                                  f"{ {j: s.state for j, s in statuses.items()} }")
-        time.sleep(0.5)
+        time.sleep(interval)
 
 
 def git(ds: Dataset, *args: str) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -128,19 +130,26 @@ def test_output_conflicts_across_path_spellings(tmp_path):
 
 def test_concurrent_schedules_of_one_output_submit_exactly_one(tmp_path):
     ds = make_dataset(tmp_path / "ds", files={"job.sh": OK.format(out="out")})
+    name = f"concurrent-{uuid.uuid4().hex[:12]}"  # no other test's jobs carry it
     procs = [subprocess.Popen(["datalad", "-f", "json", "slurm-schedule", "-o", "out",
-                               "sbatch", "job.sh"], cwd=ds.path, stdout=subprocess.PIPE,
+                               "sbatch", f"--job-name={name}", "job.sh"], cwd=ds.path,
+                              stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(6)]
     outs = [p.communicate(timeout=120) for p in procs]
     statuses = [json.loads(o.splitlines()[-1])["status"] for o, _ in outs]
     assert sorted(statuses) == ["impossible"] * 5 + ["ok"]
     jobs = open_jobs(ds)
     assert len(jobs) == 1
-    # Slurm saw exactly one submission carrying our tag.
-    proc = subprocess.run(["squeue", "-h", "-o", "%k"], capture_output=True, text=True)
-    tags = [t for t in proc.stdout.split() if t.startswith("dlss-")]
-    assert tags.count(jobs[0].token) <= 1
     wait_terminal([jobs[0].job_id])
+    # Slurm received exactly one submission: the losers never called sbatch.
+    # sacct lists a job that just ended by name only after a few seconds.
+    for _ in range(60):
+        proc = subprocess.run(["sacct", "-X", "-n", "-P", "-S", "2020-01-01", f"--name={name}",
+                               "-o", "JobID"], capture_output=True, text=True, check=True)
+        if proc.stdout.split():
+            break
+        time.sleep(0.5)
+    assert proc.stdout.split() == [jobs[0].job_id]
 
 
 def test_sbatch_failure_is_reported_and_leaves_no_trace(tmp_path):

@@ -17,6 +17,8 @@ from datalad_slurmsweep.local_backend import WORKERS_ENV, LocalBackend, parse_ti
 from datalad_slurmsweep.slurm import JobStatus, SlurmError
 from datalad_slurmsweep.states import JobState
 
+from .conftest import wait_terminal
+
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 
 
@@ -46,15 +48,7 @@ def write_script(directory: Path, name: str, body: str) -> str:
 
 
 def wait_for(backend: LocalBackend, ids: list[str], timeout: float = 15) -> dict[str, JobStatus]:
-    deadline = time.monotonic() + timeout
-    while True:
-        statuses = backend.query(ids)
-        if all(s.state.is_terminal for s in statuses.values()):
-            return statuses
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still active after {timeout}s: "
-                                 f"{ {j: s.state.value for j, s in statuses.items()} }")
-        time.sleep(0.1)
+    return wait_terminal(ids, timeout=timeout, backend=backend, interval=0.1)
 
 
 def wait_state(backend: LocalBackend, job_id: str, state: JobState, timeout: float = 10) -> None:
@@ -290,7 +284,7 @@ def test_missing_log_directory_fails_the_job(backend, work):
 def test_comment_version_and_array_size(backend, work, monkeypatch):
     tagged = backend.submit(["sbatch", "--wrap=true"], work, comment="sweep-1")
     backend.submit(["sbatch", "--comment=other", "--wrap=true"], work, comment="sweep-1")
-    assert backend.find_by_comment("sweep-1") == [tagged]
+    assert backend.find_by_comments({"sweep-1", "absent"}) == {"sweep-1": [tagged]}
     assert backend.version() == f"local {__version__}"
     assert backend.max_array_size() == 1001
     monkeypatch.setenv("DATALAD_SLURMSWEEP_LOCAL_MAX_ARRAY_SIZE", "4")

@@ -124,3 +124,30 @@ def test_json_edits_keep_order_indent_newline_and_type():
         apply_edits(text, [(("initw",), 2.0)])
     with pytest.raises(JsonEditError, match="holds a number"):
         apply_edits(text, [(("initW",), "two")])
+
+
+def test_clones_link_a_read_only_snapshot_and_edit_only_their_files(tmp_path):
+    """Component files kept in git (not annex) are plain files: the snapshot
+    makes them read-only, so a job cannot change the other points' inputs."""
+    from datalad_slurmsweep.sweep_plan import SweepLayout, write_clone, write_snapshot
+    comp = tmp_path / "components"
+    (comp / "mech").mkdir(parents=True)
+    (comp / "mech" / "a.mod").write_text("A\n")
+    (comp / "syn").mkdir()
+    (comp / "syn" / "w.json").write_text('{"w": 1}\n')
+    (comp / "syn" / "other.json").write_text("{}\n")
+    lay = SweepLayout(root="out", config_dir=".", component_dir="components",
+                      component_tree="0123456789abcdef")
+    assert write_snapshot(tmp_path, lay) == [lay.snapshot]
+    snap = tmp_path / lay.snapshot
+    assert (snap / "mech" / "a.mod").stat().st_mode & 0o222 == 0
+    assert (snap / "mech").stat().st_mode & 0o200  # directories stay writable for git
+    from datalad_slurmsweep.sweep_plan import Task
+    task = Task(None, None, "out/p/case.sh", "out/p/case", "out/p/components")
+    write_clone(tmp_path, lay, task, {"syn/w.json": '{"w": 2}\n'}, {})
+    clone = tmp_path / "out/p/components"
+    assert (clone / "mech").is_symlink() and (clone / "mech" / "a.mod").read_text() == "A\n"
+    assert (clone / "syn").is_dir() and not (clone / "syn").is_symlink()
+    assert (clone / "syn" / "other.json").is_symlink()
+    assert (clone / "syn" / "w.json").read_text() == '{"w": 2}\n'
+    assert json.loads((comp / "syn" / "w.json").read_text()) == {"w": 1}
