@@ -29,8 +29,9 @@ cluster-stop:
 test: setup
 	$(PYTHON) -m pytest -ra $(PYTEST_ARGS)
 
+# Tests that need no cluster: tests/unit and the local backend's tests/local.
 unit: install
-	$(PYTHON) -m pytest -ra -m "not slurm" -k "not cluster" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -ra tests/unit tests/local $(PYTEST_ARGS)
 
 # The main job on the embedded local backend: needs no cluster and no root.
 demo: deps install

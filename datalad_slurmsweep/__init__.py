@@ -1,17 +1,26 @@
-"""DataLad extension: provenance-tracked Slurm jobs and parameter sweeps."""
+"""DataLad extension: provenance-tracked Slurm jobs and parameter sweeps.
+
+The package is layered; imports point downwards only::
+
+    commands/   one module per command: parameters, validation, results
+    sweep/      sweep configuration, points, clones, scripts, planning
+    jobs/       typed jobs, the store, the one submission pipeline, finish
+    provenance/ backends/    git runner, commits, records | Slurm and local
+    errors.py settings.py process.py crashpoints.py
+"""
 
 __version__ = "0.1.0"
 
 command_suite = (
     "Provenance-tracked Slurm jobs and parameter sweeps",
     [
-        ("datalad_slurmsweep.slurm_schedule", "SlurmSchedule",
+        ("datalad_slurmsweep.commands.slurm_schedule", "SlurmSchedule",
          "slurm-schedule", "slurm_schedule"),
-        ("datalad_slurmsweep.slurm_finish", "SlurmFinish",
+        ("datalad_slurmsweep.commands.slurm_finish", "SlurmFinish",
          "slurm-finish", "slurm_finish"),
-        ("datalad_slurmsweep.slurm_reschedule", "SlurmReschedule",
+        ("datalad_slurmsweep.commands.slurm_reschedule", "SlurmReschedule",
          "slurm-reschedule", "slurm_reschedule"),
-        ("datalad_slurmsweep.slurm_sweep", "SlurmSweep",
+        ("datalad_slurmsweep.commands.slurm_sweep", "SlurmSweep",
          "slurm-sweep", "slurm_sweep"),
     ],
 )

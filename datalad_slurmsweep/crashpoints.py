@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import signal
 
+from .settings import KILL_AT
+
 
 def crashpoint(name: str) -> None:
-    if os.environ.get("DATALAD_SLURMSWEEP_KILL_AT") == name:
+    if os.environ.get(KILL_AT.env) == name:
         os.kill(os.getpid(), signal.SIGKILL)

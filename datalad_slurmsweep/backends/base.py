@@ -1,0 +1,241 @@
+"""What every backend shares: the job identity, the states, the status types,
+and the interface a backend implements.
+
+The local backend reports the same states as Slurm, so that finishing,
+listing and rescheduling never need to know where a job ran. Nothing here
+imports a backend; both backends import this.
+"""
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import JobIdError
+
+
+class JobState(str, enum.Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    REQUEUED = "REQUEUED"
+    SUSPENDED = "SUSPENDED"
+    COMPLETING = "COMPLETING"
+    CONFIGURING = "CONFIGURING"
+    RESIZING = "RESIZING"
+    REQUEUE_HOLD = "REQUEUE_HOLD"
+    REQUEUE_FED = "REQUEUE_FED"
+    SIGNALING = "SIGNALING"
+    STAGE_OUT = "STAGE_OUT"
+    STOPPED = "STOPPED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    TIMEOUT = "TIMEOUT"
+    OUT_OF_MEMORY = "OUT_OF_MEMORY"
+    NODE_FAIL = "NODE_FAIL"
+    CANCELLED = "CANCELLED"
+    PREEMPTED = "PREEMPTED"
+    BOOT_FAIL = "BOOT_FAIL"
+    DEADLINE = "DEADLINE"
+    REVOKED = "REVOKED"
+    SPECIAL_EXIT = "SPECIAL_EXIT"
+    # Not a Slurm state: the job is unknown to Slurm (purged from the
+    # controller's memory and absent from accounting). Never a success.
+    LOST = "LOST"
+
+    @classmethod
+    def parse(cls, text: str) -> JobState:
+        """Parse a state as sacct/squeue/scontrol print it.
+
+        sacct prints ``CANCELLED by 0``; squeue may abbreviate nothing but
+        scontrol prints ``JobState=COMPLETED``: callers strip the key.
+        Unknown words map to FAILED rather than to success, so a state that a
+        newer Slurm invents can never make us commit a broken job silently.
+        """
+        word = text.strip().split(" ", 1)[0].rstrip("+").upper()
+        try:
+            return cls(word)
+        except ValueError:
+            return cls.FAILED
+
+    @property
+    def is_success(self) -> bool:
+        return self is JobState.COMPLETED
+
+    @property
+    def is_active(self) -> bool:
+        return self in _ACTIVE
+
+    @property
+    def is_failure(self) -> bool:
+        return not self.is_active and not self.is_success
+
+    @property
+    def is_terminal(self) -> bool:
+        return not self.is_active
+
+
+_ACTIVE = frozenset({
+    JobState.PENDING, JobState.RUNNING, JobState.REQUEUED,
+    JobState.SUSPENDED, JobState.COMPLETING, JobState.CONFIGURING,
+    JobState.RESIZING, JobState.REQUEUE_HOLD, JobState.REQUEUE_FED,
+    JobState.SIGNALING, JobState.STAGE_OUT, JobState.STOPPED,
+})
+
+
+def combine_states(states: list[JobState]) -> JobState:
+    """The state of an array job, from the states of its tasks.
+
+    Still active while any task is; otherwise COMPLETED only when every task
+    completed; otherwise the first failure (the task order is the caller's).
+    """
+    if not states:
+        return JobState.LOST
+    for state in states:
+        if state.is_active:
+            return state
+    for state in states:
+        if not state.is_success:
+            return state
+    return JobState.COMPLETED
+
+
+_JOB_ID = re.compile(r"(\d+)(?:_(\d+))?")
+
+
+@dataclass(frozen=True)
+class JobId:
+    """A Slurm job id: a whole job (``123``) or one task of an array (``123_4``).
+
+    Parsed once, where an id enters (sbatch's answer, the store, the command
+    line); everything else passes this type around.
+    """
+
+    base: str
+    task: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | int | JobId) -> JobId:
+        if isinstance(text, JobId):
+            return text
+        match = _JOB_ID.fullmatch(str(text).strip())
+        if not match:
+            raise JobIdError(f"{text!r} is not a Slurm job id (e.g. 123, or 123_4 for "
+                             "task 4 of array job 123)")
+        return cls(match.group(1), int(match.group(2)) if match.group(2) else None)
+
+    def __str__(self) -> str:
+        return self.base if self.task is None else f"{self.base}_{self.task}"
+
+    def with_task(self, task: int | None) -> JobId:
+        return JobId(self.base, task)
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        return int(self.base), -1 if self.task is None else self.task
+
+
+@dataclass
+class TaskStatus:
+    """One allocation: a plain job, or one task of an array job."""
+
+    raw_id: str
+    task_id: int | None
+    state: JobState
+    exit_code: int | None = None
+    signal: int | None = None
+    start: str | None = None
+    end: str | None = None
+    node: str | None = None
+    name: str | None = None
+
+    def as_record(self) -> dict:
+        rec = asdict(self)
+        rec["state"] = self.state.value
+        return rec
+
+
+@dataclass
+class JobStatus:
+    """A scheduled job as its backend sees it now."""
+
+    job_id: JobId
+    tasks: list[TaskStatus] = field(default_factory=list)
+    source: str = "sacct"
+
+    @property
+    def state(self) -> JobState:
+        return combine_states([t.state for t in self.tasks])
+
+    @property
+    def exit_code(self) -> int | None:
+        """The first non-zero exit code of a task, else 0 (None if unknown)."""
+        codes = [t.exit_code for t in self.tasks if t.exit_code is not None]
+        if not codes:
+            return None
+        return next((c for c in codes if c != 0), 0)
+
+    @property
+    def node(self) -> str | None:
+        return next((t.node for t in self.tasks if t.node), None)
+
+
+def assemble(job_ids: Iterable[JobId], rows: Mapping[str, list[TaskStatus]],
+             expected_tasks: Mapping[JobId, list[int] | None], source: str) -> dict[JobId, JobStatus]:
+    """Statuses for exactly ``job_ids``: tasks the backend did not mention are LOST.
+
+    ``123_4`` asks for task 4 of array 123 alone (rows are keyed by ``123``).
+    The rows of one array are indexed once, however many of its tasks are asked for.
+    """
+    result = {}
+    by_task: dict[str, dict[int | None, TaskStatus]] = {}
+    for job_id in job_ids:
+        tasks = by_task.get(job_id.base)
+        if tasks is None:
+            tasks = by_task[job_id.base] = {t.task_id: t for t in rows.get(job_id.base, [])}
+        wanted = [job_id.task] if job_id.task is not None else expected_tasks.get(job_id)
+        if wanted:
+            ordered = [tasks.get(i) or TaskStatus(raw_id="", task_id=i, state=JobState.LOST)
+                       for i in wanted]
+        else:
+            ordered = list(tasks.values())[:1] or [
+                TaskStatus(raw_id=str(job_id), task_id=None, state=JobState.LOST)]
+        result[job_id] = JobStatus(job_id=job_id, tasks=ordered, source=source)
+    return result
+
+
+def base_ids(job_ids: Iterable[JobId]) -> list[str]:
+    """The scheduler job ids to ask about for ``job_ids`` (tasks -> their array)."""
+    return sorted({j.base for j in job_ids}, key=lambda j: (len(j), j))
+
+
+class Backend(Protocol):
+    """Where jobs run. ``name`` is stored with each job, so that finishing
+    asks the backend that ran it."""
+
+    name: str
+
+    def submit(self, sbatch_argv: list[str], cwd: Path, env: Mapping[str, str] | None = None,
+               comment: str | None = None) -> JobId:
+        """Submit ``sbatch OPTIONS...``; raise SlurmError with the backend's
+        own message when the submission is refused. ``comment`` tags the job
+        so that an interrupted submission can be found again."""
+
+    def query(self, job_ids: list[JobId],
+              expected_tasks: Mapping[JobId, list[int] | None] | None = None
+              ) -> dict[JobId, JobStatus]:
+        """One look-up for all ``job_ids``; unknown jobs are LOST."""
+
+    def find_by_comments(self, comments: set[str]) -> dict[str, list[str]]:
+        """Job ids per comment: one look-up for all reservations an
+        interrupted run left behind."""
+
+    def check_resources(self, options: list[str], cwd: Path) -> None:
+        """Raise SlurmError if a job with these sbatch ``options`` could never
+        run here; submits nothing."""
+
+    def version(self) -> str: ...
+
+    def max_array_size(self) -> int: ...

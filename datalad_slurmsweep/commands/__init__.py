@@ -1,0 +1,1 @@
+"""The commands: one module each, thin over jobs/ and sweep/."""

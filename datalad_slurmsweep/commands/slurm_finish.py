@@ -1,0 +1,213 @@
+"""datalad slurm-finish: commit the outputs of ended jobs with run records."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from datalad.distribution.dataset import EnsureDataset, datasetmethod
+from datalad.interface.base import Interface, build_doc, eval_results
+from datalad.interface.utils import generic_result_renderer
+from datalad.support.constraints import EnsureFloat, EnsureNone, EnsureStr
+from datalad.support.param import Parameter
+from datalad.ui import ui
+
+from ..backends.base import JobId
+from ..jobs.finish import finish
+from ..jobs.model import Outcome
+from ..jobs.reconcile import reconcile
+from ..jobs.wait import query_all, wait_for
+from ..sweep.notify import notify_completed_sweeps
+from .base import DatasetContext, as_list, guarded, open_context, refuse
+
+lgr = logging.getLogger("datalad.slurmsweep.finish")
+ACTION = "slurm-finish"
+
+
+@build_doc
+class SlurmFinish(Interface):
+    """Commit the outputs of ended Slurm jobs, each with a run record.
+
+    Slurm is asked once about all jobs concerned. Every job that completed
+    gets one commit holding exactly its declared outputs, its log files and
+    its ``slurm-job-<id>.env.json``, with a ``[DATALAD SLURM RUN]`` record.
+    Jobs still running are reported and stay open; failed jobs are reported
+    and stay open unless ``--accept-failed-jobs`` or ``--close-failed-jobs``
+    is given.
+    """
+
+    result_renderer = "tailored"
+
+    _params_ = dict(
+        jobids=Parameter(
+            args=("jobids",), nargs="*", metavar="JOBID",
+            doc="job ids to finish; default: all open jobs."),
+        dataset=Parameter(
+            args=("-d", "--dataset"), constraints=EnsureDataset() | EnsureNone(),
+            doc="dataset whose jobs to finish."),
+        list_open_jobs=Parameter(
+            args=("--list-open-jobs",), action="store_true",
+            doc="""list the open jobs (id, state, submit time, outputs) and commit
+            nothing. The points of a sweep are summed up in one line per sweep
+            with counts per state."""),
+        points=Parameter(
+            args=("--points",), action="store_true",
+            doc="with --list-open-jobs: list every point of a sweep too."),
+        accept_failed_jobs=Parameter(
+            args=("--accept-failed-jobs",), action="store_true",
+            doc="""commit failed jobs like successful ones; the record's subject
+            names their state."""),
+        close_failed_jobs=Parameter(
+            args=("--close-failed-jobs",), action="store_true",
+            doc="""forget failed (or lost) jobs without committing; their files stay
+            in the work tree."""),
+        wait=Parameter(
+            args=("--wait",), action="store_true",
+            doc="wait until the jobs have ended, then finish them."),
+        wait_timeout=Parameter(
+            args=("--wait-timeout",), metavar="SECONDS",
+            constraints=EnsureFloat() | EnsureNone(),
+            doc="give up waiting after this many seconds (default: 86400)."),
+        message=Parameter(
+            args=("-m", "--message"), metavar="MESSAGE",
+            constraints=EnsureStr() | EnsureNone(),
+            doc="a message to add to every run record written."),
+    )
+
+    _examples_ = [
+        dict(text="Finish all open jobs", code_cmd="datalad slurm-finish",
+             code_py="slurm_finish()"),
+        dict(text="Finish one job", code_cmd="datalad slurm-finish 10524442",
+             code_py="slurm_finish(['10524442'])"),
+        dict(text="List open jobs", code_cmd="datalad slurm-finish --list-open-jobs",
+             code_py="slurm_finish(list_open_jobs=True)"),
+    ]
+
+    @staticmethod
+    @datasetmethod(name="slurm_finish")
+    @eval_results
+    def __call__(jobids=None, *, dataset=None, list_open_jobs=False, points=False,
+                 accept_failed_jobs=False, close_failed_jobs=False, wait=False,
+                 wait_timeout=None, message=None):
+        def body(holder: list) -> Iterator[dict]:
+            given = [jobids] if isinstance(jobids, (str, int)) else jobids
+            wanted = [JobId.parse(j) for j in as_list(given, "jobids")] or None
+            refuse(
+                (accept_failed_jobs and close_failed_jobs,
+                 "--accept-failed-jobs (commit failed jobs) and --close-failed-jobs "
+                 "(forget them) contradict each other: give one"),
+                (points and not list_open_jobs, "--points goes with --list-open-jobs"),
+                (wait_timeout is not None and not wait, "--wait-timeout goes with --wait"),
+                (wait_timeout is not None and wait_timeout <= 0,
+                 f"--wait-timeout must be a positive number of seconds, not {wait_timeout}"),
+                (list_open_jobs and (wait or accept_failed_jobs or close_failed_jobs
+                                     or message is not None),
+                 "--list-open-jobs only lists: it takes no --wait, --accept-failed-jobs, "
+                 "--close-failed-jobs or --message"))
+            ctx = open_context(dataset, "finish Slurm jobs")
+            holder.append(ctx)
+            if list_open_jobs:
+                yield from _list(ctx, wanted, points)
+            else:
+                yield from _finish(ctx, wanted, accept_failed_jobs, close_failed_jobs,
+                                   wait, wait_timeout, message)
+
+        yield from guarded(ACTION, dataset, body)
+
+    @staticmethod
+    def custom_result_renderer(res, **kwargs):
+        if res.get("action") != "slurm-list":
+            generic_result_renderer(res)
+            return
+        if res.get("sweep") and "counts" in res:
+            counts = ", ".join(f"{n} {s}" for s, n in res["counts"].items())
+            ui.message(f"sweep {res['sweep']}: {res['n_jobs']} jobs ({counts}), "
+                       f"submitted {res['submitted']}")
+            return
+        outputs = ", ".join(res.get("outputs") or [])
+        indent = "  " if res.get("sweep") else ""
+        ui.message(f"{indent}{res['slurm_job_id']:<12} {res['state']:<13} "
+                   f"{res['submitted']}  {outputs}")
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _open_jobs(ctx: DatasetContext, wanted: list[JobId] | None) -> Iterator[dict | list]:
+    """Result records for ids that are not open, then the open jobs asked for."""
+    jobs = ctx.store.jobs(status="open", job_ids=wanted)
+    known = {j.job_id for j in jobs}
+    for job_id in wanted or []:
+        if job_id not in known:
+            yield ctx.result(ACTION, "impossible",
+                             f"job {job_id} is not an open job of this dataset",
+                             slurm_job_id=str(job_id))
+    if not jobs and not wanted:
+        yield ctx.result(ACTION, "notneeded", "no open jobs")
+    yield jobs
+
+
+def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool,
+            close_failed: bool, wait: bool, wait_timeout: float | None,
+            message: str | None) -> Iterator[dict]:
+    for outcome in reconcile(ctx.root, ctx.store, ctx.backend):
+        yield _outcome_result(ctx, outcome)
+    *results, jobs = _open_jobs(ctx, wanted)
+    yield from results
+    if not jobs:
+        return
+    statuses = (wait_for(ctx.backend, jobs, wait_timeout or 86400.0) if wait
+                else query_all(ctx.backend, jobs))
+    for outcome in finish(ctx.root, ctx.store, ctx.backend(jobs[0].backend), jobs, statuses,
+                          dsid=ctx.ds.id, use_annex=ctx.use_annex,
+                          accept_failed=accept_failed, close_failed=close_failed,
+                          messages=[message] if message else None):
+        yield _outcome_result(ctx, outcome)
+    notify_completed_sweeps(ctx.root, ctx.store, ctx.ds.config, jobs, statuses)
+
+
+def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> Iterator[dict]:
+    """One line per single job; one per sweep with counts per state."""
+    *results, jobs = _open_jobs(ctx, wanted)
+    yield from results
+    if not jobs:
+        return
+    statuses = query_all(ctx.backend, jobs)
+    sweeps: dict[str, list] = {}
+    for job in jobs:
+        status = statuses[job.job_id]
+        if job.sweep:
+            sweeps.setdefault(job.sweep.root, []).append((job, status))
+            continue
+        yield ctx.result("slurm-list", "ok", status.state.value,
+                         slurm_job_id=str(job.job_id), state=status.state.value,
+                         submitted=_when(job.submitted_at), outputs=job.outputs,
+                         tasks={s.value: sum(1 for t in status.tasks if t.state is s)
+                                for s in {t.state for t in status.tasks}})
+    for sweep, members in sweeps.items():
+        states = [s.state.value for _, s in members]
+        yield ctx.result("slurm-list", "ok", f"sweep {sweep}", sweep=sweep,
+                         n_jobs=len(members),
+                         counts={s: states.count(s) for s in sorted(set(states))},
+                         submitted=_when(min(j.submitted_at for j, _ in members)))
+        if per_point:
+            for job, status in members:
+                yield ctx.result("slurm-list", "ok", status.state.value, sweep=sweep,
+                                 slurm_job_id=str(job.job_id), state=status.state.value,
+                                 point=job.sweep.point, case=job.sweep.case,
+                                 params=job.sweep.params,
+                                 submitted=_when(job.submitted_at), outputs=job.outputs)
+
+
+def _outcome_result(ctx: DatasetContext, outcome: Outcome) -> dict:
+    extra = dict(slurm_job_id=str(outcome.job.job_id))
+    if outcome.state is not None:
+        extra["state"] = outcome.state.value
+    if outcome.commit:
+        extra["commit"] = outcome.commit
+    return ctx.result(ACTION, outcome.status, outcome.message, **extra)

@@ -1,0 +1,97 @@
+"""datalad slurm-reschedule: submit again what a run record describes."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from datalad.distribution.dataset import EnsureDataset, datasetmethod
+from datalad.interface.base import Interface, build_doc, eval_results
+from datalad.support.constraints import EnsureNone, EnsureStr
+from datalad.support.param import Parameter
+
+from ..jobs.reschedule import ReplayEvent, find_records, plan_replays, replay
+from .base import DatasetContext, guarded, open_context, refuse
+
+ACTION = "slurm-reschedule"
+
+
+@build_doc
+class SlurmReschedule(Interface):
+    """Submit again the job that a ``[DATALAD SLURM RUN]`` record describes.
+
+    The same sbatch command is submitted from the same directory with the
+    same inputs and outputs, and tracked like any scheduled job; the record
+    written when it is finished lists the rescheduled commit in its
+    ``chain``. Records written by datalad-slurm 0.2.x are understood too.
+    Like ``datalad rerun``, the job runs on the current work tree.
+    """
+
+    _params_ = dict(
+        revision=Parameter(
+            args=("revision",), nargs="?", metavar="REVISION",
+            constraints=EnsureStr() | EnsureNone(),
+            doc="commit holding the run record (default: HEAD)."),
+        dataset=Parameter(
+            args=("-d", "--dataset"), constraints=EnsureDataset() | EnsureNone(),
+            doc="dataset to reschedule in."),
+        since=Parameter(
+            args=("--since",), metavar="REV", constraints=EnsureStr() | EnsureNone(),
+            doc="""reschedule every run record after REV up to REVISION
+            (an empty string: from the first commit)."""),
+        with_failed_jobs=Parameter(
+            args=("--with-failed-jobs",), action="store_true",
+            doc="also reschedule records of jobs that had failed (accepted with --accept-failed-jobs)."),
+        only_failed=Parameter(
+            args=("--only-failed",), action="store_true",
+            doc="for a sweep's record: replay only the points that did not complete."),
+        report=Parameter(
+            args=("--report",), action="store_true",
+            doc="report what would be rescheduled, and submit nothing."),
+        message=Parameter(
+            args=("-m", "--message"), constraints=EnsureStr() | EnsureNone(),
+            doc="message for the new run record (default: the original's)."),
+    )
+
+    _examples_ = [
+        dict(text="Reschedule the job recorded in the last commit",
+             code_cmd="datalad slurm-reschedule", code_py="slurm_reschedule()"),
+        dict(text="Reschedule every job recorded since a tag",
+             code_cmd="datalad slurm-reschedule --since v1.0",
+             code_py="slurm_reschedule(since='v1.0')"),
+    ]
+
+    @staticmethod
+    @datasetmethod(name="slurm_reschedule")
+    @eval_results
+    def __call__(revision=None, *, dataset=None, since=None, with_failed_jobs=False,
+                 only_failed=False, report=False, message=None):
+        def body(holder: list) -> Iterator[dict]:
+            refuse((only_failed and with_failed_jobs,
+                    "--only-failed (only the points that failed) and --with-failed-jobs "
+                    "(failed ones too) contradict each other: give one"))
+            ctx = open_context(dataset, "reschedule a Slurm job")
+            holder.append(ctx)
+            runs = find_records(ctx.root, revision, since)
+            replays, skipped = plan_replays(ctx.root, ctx.store, ctx.ds.id, runs,
+                                            with_failed=with_failed_jobs,
+                                            only_failed=only_failed, message=message)
+            for event in skipped:
+                yield _event_result(ctx, event)
+            for event in replay(ctx.root, ctx.store, ctx.backend, replays,
+                                use_annex=ctx.use_annex, report=report):
+                yield _event_result(ctx, event)
+
+        yield from guarded(ACTION, dataset, body)
+
+
+def _event_result(ctx: DatasetContext, event: ReplayEvent) -> dict:
+    if event.kind == "skipped":
+        return ctx.result(ACTION, "notneeded", event.message, commit=event.run.commit)
+    if event.kind == "restored":
+        return ctx.result(ACTION, "ok", event.message, commit=event.commit)
+    if event.kind == "would-submit":
+        spec = event.spec
+        return ctx.result(ACTION, "ok", event.message, commit=event.run.commit,
+                          cmd=spec.sbatch_argv, pwd=spec.pwd, outputs=spec.outputs,
+                          inputs=spec.inputs)
+    return ctx.result(ACTION, "ok", event.message, commit=event.run.commit,
+                      slurm_job_id=str(event.job.job_id))

@@ -1,0 +1,124 @@
+"""datalad slurm-schedule: submit a job and remember it."""
+from __future__ import annotations
+
+import logging
+from argparse import REMAINDER
+from collections.abc import Iterator
+
+from datalad.distribution.dataset import EnsureDataset, datasetmethod
+from datalad.interface.base import Interface, build_doc, eval_results
+from datalad.support.constraints import EnsureChoice, EnsureNone, EnsureStr
+from datalad.support.param import Parameter
+
+from ..errors import ScheduleError
+from ..jobs.prepare import check_conflicts, prepare
+from ..jobs.submit import submit_job
+from .base import DatasetContext, as_list, guarded, open_context, paths_list, refuse
+
+lgr = logging.getLogger("datalad.slurmsweep.schedule")
+
+
+@build_doc
+class SlurmSchedule(Interface):
+    """Submit a Slurm job with declared inputs and outputs, and remember it.
+
+    The job is submitted with ``sbatch --parsable`` and recorded as an open
+    job in the dataset's job store; nothing is committed. Once the job has
+    ended, ``datalad slurm-finish`` commits its declared outputs, its Slurm
+    log files and a machine-readable run record.
+
+    The batch script and the inputs must be committed (otherwise no record
+    could reproduce the job). Outputs must not overlap the outputs of any
+    open job. Annexed inputs are retrieved and existing annexed outputs are
+    unlocked before submission.
+    """
+
+    _params_ = dict(
+        cmd=Parameter(
+            args=("cmd",), nargs=REMAINDER, metavar="SBATCH ...",
+            doc="""the sbatch call: ``sbatch [SBATCH OPTIONS] SCRIPT [ARGS]``
+            (or ``sbatch --wrap=COMMAND``)."""),
+        dataset=Parameter(
+            args=("-d", "--dataset"), constraints=EnsureDataset() | EnsureNone(),
+            doc="""dataset to record the job in. If given, the job is
+            submitted from its root and relative paths are relative to it;
+            otherwise both are relative to the current directory."""),
+        inputs=Parameter(
+            args=("-i", "--input"), dest="inputs", action="append",
+            metavar="PATH", constraints=EnsureStr() | EnsureNone(),
+            doc="""a file or directory the job reads. Its content is retrieved
+            before submission and it must have no uncommitted changes. Can be
+            given more than once."""),
+        outputs=Parameter(
+            args=("-o", "--output"), dest="outputs", action="append",
+            metavar="PATH", constraints=EnsureStr() | EnsureNone(),
+            doc="""a file or directory the job writes; only these paths (and
+            the job's logs) are committed by slurm-finish. Can be given more
+            than once; at least one is required."""),
+        message=Parameter(
+            args=("-m", "--message"), metavar="MESSAGE",
+            constraints=EnsureStr() | EnsureNone(),
+            doc="a message to put into the run record's commit message."),
+        dry_run=Parameter(
+            args=("--dry-run",), action="store_true",
+            doc="validate everything and report the job, but submit nothing."),
+        backend=Parameter(
+            args=("--backend",), constraints=EnsureChoice("slurm", "local") | EnsureNone(),
+            doc="""where the job runs: slurm, or local (the same batch script on
+            this machine). Default: git config datalad.slurmsweep.backend, else
+            slurm."""),
+    )
+
+    _examples_ = [
+        dict(text="Submit a job writing into out/",
+             code_cmd="datalad slurm-schedule -o out/ sbatch job.sh",
+             code_py="slurm_schedule(['sbatch', 'job.sh'], outputs=['out/'])"),
+        dict(text="Submit an array job reading data/",
+             code_cmd="datalad slurm-schedule -i data/ -o results/ sbatch --array=0-9%2 job.sh",
+             code_py="slurm_schedule(['sbatch', '--array=0-9%2', 'job.sh'], "
+                     "inputs=['data/'], outputs=['results/'])"),
+    ]
+
+    @staticmethod
+    @datasetmethod(name="slurm_schedule")
+    @eval_results
+    def __call__(cmd=None, *, dataset=None, inputs=None, outputs=None,
+                 message=None, dry_run=False, backend=None):
+        def body(holder: list) -> Iterator[dict]:
+            argv = as_list(cmd, "cmd")
+            ins, outs = paths_list(inputs, "inputs"), paths_list(outputs, "outputs")
+            refuse((not argv, "give the sbatch call to submit, e.g. 'sbatch job.sh'"))
+            ctx = open_context(dataset, "schedule a Slurm job")
+            holder.append(ctx)
+            yield from _schedule(ctx, argv, ins, outs, message, dry_run, backend)
+
+        yield from guarded(ACTION, dataset, body)
+
+
+ACTION = "slurm-schedule"
+
+
+def _schedule(ctx: DatasetContext, argv: list[str], inputs: list[str], outputs: list[str],
+              message: str | None, dry_run: bool, backend: str | None) -> Iterator[dict]:
+    runner = ctx.backend(backend)
+    spec = prepare(ctx.root, argv, outputs=outputs, inputs=inputs, base=ctx.base,
+                   message=message)
+    check_conflicts(ctx.store, spec.outputs)
+    if ctx.use_annex and spec.inputs and not dry_run:
+        for res in ctx.ds.get([str(ctx.root / p) for p in spec.inputs],
+                              on_failure="ignore", return_type="generator",
+                              result_renderer="disabled"):
+            if res["status"] in ("error", "impossible"):
+                raise ScheduleError(
+                    f"could not get input {res.get('path')}: {res.get('message')}")
+    if dry_run:
+        yield ctx.result(ACTION, "ok", "would submit (dry run)",
+                         cmd=spec.sbatch_argv, pwd=spec.pwd,
+                         outputs=spec.outputs, inputs=spec.inputs,
+                         array_tasks=spec.array_tasks)
+        return
+    job = submit_job(ctx.root, ctx.store, runner, spec, use_annex=ctx.use_annex)
+    yield ctx.result(ACTION, "ok", f"submitted job {job.job_id}",
+                     slurm_job_id=str(job.job_id), backend=job.backend,
+                     outputs=[str(ctx.root / p) for p in job.outputs],
+                     array_tasks=spec.array_tasks)

@@ -1,0 +1,131 @@
+"""Finishing jobs: one status query, then one commit per finished job.
+
+The order of steps makes ``kill -9`` at any moment safe to rerun:
+
+1. the commits are written (unreachable objects if we die here);
+2. the store notes each job's commit (status ``committing``);
+3. the branch moves to the last commit, compare-and-swap;
+4. the jobs leave the store.
+
+A rerun first reconciles (``reconcile.py``): ``committing`` jobs whose
+commit is in the history are done and only leave the store; the others are
+open again and are finished anew. No job is lost and no record is written
+twice.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..backends.base import Backend, JobState, JobStatus
+from ..crashpoints import crashpoint
+from ..provenance.commits import PlannedCommit, build_commits
+from ..provenance.git import advance, head_state
+from ..provenance.record import format_record
+from .model import Job, Outcome
+from .recording import (
+    build_record,
+    env_file,
+    format_sweep_record,
+    log_paths,
+    sweep_record,
+    tool_versions,
+    write_env_file,
+)
+from .store import JobStore
+
+
+def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
+    state, detail = status.state, task_summary(job, status)
+    if state.is_active:
+        return Outcome(job, "impossible", f"job {job.job_id} is still {state.value}{detail}",
+                       state=state)
+    if close_failed:
+        return Outcome(job, "ok", f"closed failed job {job.job_id} ({state.value}{detail}) "
+                       "without committing; its files are left in place", state=state)
+    hint = ("Slurm no longer knows this job, so nothing says it is complete; "
+            "inspect its files and use --close-failed-jobs to forget it"
+            if state is JobState.LOST else
+            "its outputs are not committed; use --accept-failed-jobs to commit "
+            "it anyway or --close-failed-jobs to forget it")
+    return Outcome(job, "impossible", f"job {job.job_id} ended {state.value}{detail}: {hint}",
+                   state=state)
+
+
+def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
+           statuses: dict, *, dsid: str | None, use_annex: bool,
+           accept_failed: bool = False, close_failed: bool = False,
+           messages: list[str] | None = None) -> Iterator[Outcome]:
+    """Commit finished jobs, close or report failed ones, report the rest."""
+    to_commit: list[tuple[Job, JobStatus]] = []
+    to_close: list[Job] = []
+    for job in jobs:
+        status = statuses[job.job_id]
+        state = status.state
+        if not state.is_active and (
+                state.is_success or (accept_failed and state is not JobState.LOST)):
+            to_commit.append((job, status))
+            continue
+        if not state.is_active and close_failed:
+            to_close.append(job)
+        yield _unfinished(job, status, close_failed)
+    store.remove([j.token for j in to_close])
+    if to_commit:
+        yield from _commit(ds_root, store, backend, to_commit, dsid=dsid,
+                           use_annex=use_annex, messages=messages)
+
+
+def task_summary(job: Job, status: JobStatus) -> str:
+    if job.spec.array_tasks is None:
+        return ""
+    parts = [f"{job.job_id}_{t.task_id}: {t.state.value}" for t in status.tasks]
+    if len(parts) > 10:
+        bad = [p for p, t in zip(parts, status.tasks, strict=True) if not t.state.is_success]
+        parts = bad[:10] + [f"... {len(parts)} tasks"]
+    return " [" + ", ".join(parts) + "]"
+
+
+def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], dsid: str | None,
+          versions: dict, messages: list[str] | None) -> tuple[list[PlannedCommit], dict]:
+    """One planned commit per single job and per sweep; job token -> plan key."""
+    planned: list[PlannedCommit] = []
+    keys: dict[str, str] = {}
+    sweeps: dict[str, list[tuple[Job, JobStatus]]] = {}
+    for job, status in items:
+        if job.sweep:
+            sweeps.setdefault(job.sweep.root, []).append((job, status))
+            continue
+        env_path = env_file(job)
+        write_env_file(ds_root, job, status, env_path)
+        logs = [p for p in log_paths(job, status) if os.path.lexists(ds_root / p)]
+        slurm_outputs = logs + [env_path]
+        record = build_record(job, status, dsid, versions, slurm_outputs)
+        msgs = list(messages or []) + ([job.spec.message] if job.spec.message else [])
+        planned.append(PlannedCommit(key=job.token, paths=job.outputs + slurm_outputs,
+                                     message=format_record(record, msgs)))
+        keys[job.token] = job.token
+    for sweep_root, members in sweeps.items():
+        paths, record = sweep_record(ds_root, sweep_root, members, dsid, versions)
+        planned.append(PlannedCommit(key=sweep_root, paths=paths,
+                                     message=format_sweep_record(record, messages)))
+        keys.update({job.token: sweep_root for job, _ in members})
+    return planned, keys
+
+
+def _commit(ds_root: Path, store: JobStore, backend: Backend,
+            items: list[tuple[Job, JobStatus]], *, dsid: str | None, use_annex: bool,
+            messages: list[str] | None) -> Iterator[Outcome]:
+    planned, keys = _plan(ds_root, items, dsid, tool_versions(backend), messages)
+    ref, head = head_state(ds_root)
+    shas = build_commits(ds_root, planned, head, use_annex)
+    crashpoint("built")
+    store.mark_committing({token: shas[key] for token, key in keys.items()})
+    crashpoint("marked")
+    advance(ds_root, ref, shas[planned[-1].key], head)
+    crashpoint("advanced")
+    store.remove([job.token for job, _ in items])
+    for job, status in items:
+        yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
+                      + (f" of sweep {job.sweep.root}" if job.sweep else ""),
+                      state=status.state, commit=shas[keys[job.token]])

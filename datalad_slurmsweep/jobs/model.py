@@ -1,0 +1,145 @@
+"""The domain's types: what a job is, from validation to its record.
+
+A :class:`JobSpec` is a validated job (what to run, which paths it reads and
+writes). A :class:`Submission` is one sbatch call, which may carry many jobs
+(the points of a sweep's array); its token travels to Slurm as the comment,
+and its environment is stored once, not once per job. A :class:`Job` is one
+tracked unit: a spec, the submission it went out with, and its id.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..backends.base import JobId, JobState
+from ..backends.sbatch import LogSpec
+
+
+def new_token() -> str:
+    return "dlss-" + uuid.uuid4().hex
+
+
+def owner_tag() -> str:
+    """Which process holds a reservation: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+@dataclass
+class SweepMember:
+    """A job's place in a sweep: the (point, case) it runs."""
+
+    root: str  # the sweep's directory, dataset-relative
+    name: str
+    config: str  # the configuration file, dataset-relative
+    point: str
+    case: str
+    params: dict[str, Any] = field(default_factory=dict)
+    run: str = ""  # the slurm-sweep invocation that submitted it
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SweepMember:
+        return cls(**data)
+
+
+@dataclass
+class JobSpec:
+    """A validated job, ready to submit. Paths are dataset-relative."""
+
+    sbatch_argv: list[str]
+    pwd: str
+    outputs: list[str]
+    logs: LogSpec
+    inputs: list[str] = field(default_factory=list)
+    extra_inputs: list[str] = field(default_factory=list)
+    array_tasks: list[int] | None = None
+    message: str | None = None
+    chain: list[str] = field(default_factory=list)
+    sweep: SweepMember | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sweep"] = self.sweep.to_json() if self.sweep else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobSpec:
+        data = dict(data)
+        data["logs"] = LogSpec(**data["logs"])
+        data["sweep"] = SweepMember.from_json(data["sweep"]) if data.get("sweep") else None
+        return cls(**data)
+
+
+@dataclass
+class Submission:
+    """One sbatch call. ``token`` is its Slurm comment, so an interrupted
+    submission can be found again; ``environment`` is already redacted."""
+
+    argv: list[str]
+    pwd: str
+    backend: str
+    environment: dict[str, str] = field(default_factory=dict)
+    token: str = field(default_factory=new_token)
+    user: str = field(default_factory=current_user)
+    owner: str = field(default_factory=owner_tag)
+    submitted_at: float = field(default_factory=time.time)
+    block: int = 0  # submissions of a later block wait for the earlier ones
+    job_id: JobId | None = None
+
+
+@dataclass
+class Job:
+    """One tracked job: a plain job, or one task (``task``) of an array."""
+
+    spec: JobSpec
+    submission: Submission
+    token: str = field(default_factory=new_token)
+    task: int | None = None  # the array task this job is, within its submission
+    job_id: JobId | None = None
+    status: str = "submitting"  # submitting | open | committing
+    commit: str | None = None
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.spec.outputs
+
+    @property
+    def backend(self) -> str:
+        return self.submission.backend
+
+    @property
+    def sweep(self) -> SweepMember | None:
+        return self.spec.sweep
+
+    @property
+    def submitted_at(self) -> float:
+        return self.submission.submitted_at
+
+    def id_for(self, base: JobId) -> JobId:
+        """This job's id once its submission became ``base``."""
+        return base.with_task(self.task)
+
+
+@dataclass
+class Outcome:
+    """What happened to one job; a command turns it into a result record."""
+
+    job: Job
+    status: str  # ok | impossible | error | notneeded
+    message: str
+    state: JobState | None = None
+    commit: str | None = None

@@ -1,0 +1,126 @@
+"""Validating one job before anything is written or submitted.
+
+Everything that can be checked is checked here, so that a refused job
+leaves no trace: the command is an sbatch call, the paths lie in the
+dataset, the script and inputs exist and are committed, the sbatch options
+and ``#SBATCH`` directives are understood, and the log directories can be
+known before submission.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from ..backends.sbatch import effective_options, log_spec, parse_array_spec, parse_sbatch_argv
+from ..errors import OutputConflictError, PathOutsideDatasetError, ScheduleError
+from ..provenance.git import dirty_paths
+from ..provenance.paths import to_dataset_relative
+from .model import JobSpec, SweepMember, current_user
+from .store import JobStore
+
+
+def _rel(path: str, ds_root: Path, base: Path, what: str) -> str:
+    try:
+        return to_dataset_relative(path, ds_root, base)
+    except PathOutsideDatasetError as exc:
+        raise ScheduleError(f"{what} {exc}") from None
+
+
+def _check_argv(sbatch_argv: list[str]) -> None:
+    if not sbatch_argv or Path(sbatch_argv[0]).name != "sbatch":
+        raise ScheduleError(
+            "the command must be an sbatch call, e.g. 'sbatch job.sh' "
+            f"(got {shlex.join(list(sbatch_argv)) or 'nothing'})")
+
+
+def _paths(ds_root: Path, base: Path, outputs, inputs, extra_inputs):
+    if not outputs:
+        raise ScheduleError(
+            "declare the job's outputs with -o/--output: only declared paths "
+            "are committed when the job finishes")
+    out = sorted({_rel(p, ds_root, base, "output") for p in outputs})
+    if "." in out:
+        raise ScheduleError(
+            "the dataset root cannot be an output: declare the files or "
+            "directories the job writes")
+    ins = sorted({_rel(p, ds_root, base, "input") for p in inputs})
+    extra_ins = sorted({_rel(p, ds_root, base, "input") for p in extra_inputs})
+    for path in ins + extra_ins:
+        if not os.path.lexists(ds_root / path):
+            raise ScheduleError(f"input {ds_root / path} does not exist")
+    return out, ins, extra_ins
+
+
+def prepare(ds_root: Path, sbatch_argv: list[str], *, outputs: list[str],
+            inputs: list[str] = (), extra_inputs: list[str] = (),
+            base: Path | None = None, message: str | None = None,
+            chain: list[str] = (), pwd: str | None = None,
+            sweep: SweepMember | None = None, check_dirty: bool = True) -> JobSpec:
+    """Validate a job. ``base`` is where relative paths are taken from (the
+    user's working directory), and sbatch runs there too unless ``pwd``
+    (dataset-relative) names another directory, as when replaying a record."""
+    ds_root = Path(ds_root)
+    _check_argv(sbatch_argv)
+    base = Path(base or ds_root)
+    if pwd is None:
+        pwd = _rel(str(base), ds_root, ds_root, "the working directory")
+    out, ins, extra_ins = _paths(ds_root, base, outputs, inputs, extra_inputs)
+    call = parse_sbatch_argv(list(sbatch_argv[1:]))
+    script_text = None
+    tracked = ins + extra_ins
+    if call.script is not None:
+        script_path = ds_root / pwd / call.script
+        script_rel = _rel(str(script_path), ds_root, ds_root, "batch script")
+        if not script_path.is_file():
+            raise ScheduleError(f"batch script {script_path} does not exist")
+        script_text = script_path.read_text(errors="replace")
+        tracked = [script_rel] + tracked
+    # A replay restores (and commits) its inputs after validation.
+    dirty = dirty_paths(ds_root, tracked) if check_dirty else []
+    if dirty:
+        raise ScheduleError(
+            "the batch script or inputs have uncommitted changes, so no record "
+            f"could reproduce the job: {', '.join(sorted(dirty))}; save them "
+            "first (datalad save)")
+    options = effective_options(call, script_text)
+    logs = log_spec(options, call.script, pwd)
+    tasks = parse_array_spec(options["array"]) if options.get("array") else None
+    for pattern in logs.patterns():
+        if Path(pattern).is_absolute():
+            raise ScheduleError(
+                f"log file {pattern} (--output/--error) is an absolute path; "
+                "give it relative to the job's directory so it can be committed")
+        _rel(str(ds_root / logs.workdir / pattern), ds_root, ds_root, "log file")
+    spec = JobSpec(sbatch_argv=list(sbatch_argv), pwd=pwd, outputs=out, logs=logs,
+                   inputs=ins, extra_inputs=extra_ins, array_tasks=tasks,
+                   message=message, chain=list(chain), sweep=sweep)
+    log_dirs(ds_root, spec, current_user())
+    return spec
+
+
+def check_conflicts(store: JobStore, outputs: list[str]) -> None:
+    """Refuse outputs that overlap an open job's (the reservation re-checks
+    atomically; this names the conflict before anything else is done)."""
+    clashes = store.conflicts(outputs)
+    if clashes:
+        raise OutputConflictError(clashes)
+
+
+def log_dirs(ds_root: Path, spec: JobSpec, user: str) -> list[Path]:
+    """Directories the logs go to. Only the job name, the user and ``%%`` can
+    be known before submission; a directory that needs more cannot be
+    created in advance, and Slurm would silently lose the log."""
+    dirs = []
+    for pattern in spec.logs.patterns():
+        parent = str(Path(pattern).parent)
+        known = parent.replace("%%", "\0").replace("%x", spec.logs.job_name)
+        known = known.replace("%u", user)
+        if "%" in known:
+            raise ScheduleError(
+                f"the log directory of {pattern!r} (--output/--error) depends on "
+                "values known only after submission; Slurm cannot create it and "
+                "would lose the log. Use a fixed directory (placeholders are "
+                "fine in the file name)")
+        dirs.append(ds_root / spec.logs.workdir / known.replace("\0", "%"))
+    return dirs

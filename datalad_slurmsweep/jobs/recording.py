@@ -1,0 +1,176 @@
+"""Run records: what a finished job's commit says about it.
+
+A single job gets datalad-slurm's record, with every key that extension
+writes plus ours (docs/design.rst lists them). The points of one sweep that
+finish together get one record listing each point. The submission
+environment goes into ``slurm-job-<id>.env.json`` beside the logs, redacted
+again at write time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from pathlib import Path, PurePosixPath
+
+from .. import __version__, process
+from ..backends.base import Backend, JobStatus
+from ..backends.sbatch import expand_log_pattern
+from ..errors import SlurmsweepError
+from ..provenance.paths import pwd_relative
+from ..provenance.record import RECORD_VERSION, format_record
+from ..provenance.redact import redact_tree
+from .model import Job
+
+
+def tool_versions(backend: Backend) -> dict[str, str]:
+    import datalad
+
+    def first_line(argv: list[str]) -> str:
+        try:
+            out = process.output(argv, check=False)
+        except SlurmsweepError:
+            return "unknown"
+        return (out.strip().splitlines() or ["unknown"])[0]
+
+    try:
+        slurm = backend.version()
+    except SlurmsweepError:
+        slurm = "unknown"
+    return {
+        "datalad": datalad.__version__,
+        "datalad-slurmsweep": __version__,
+        "git": first_line(["git", "--version"]).replace("git version ", ""),
+        "git-annex": first_line(["git", "annex", "version", "--raw"]),
+        "slurm": slurm,
+    }
+
+
+def log_paths(job: Job, status: JobStatus) -> list[str]:
+    """Dataset-relative log files of the job's tasks (existing or not)."""
+    found = []
+    logs = job.spec.logs
+    for task in status.tasks:
+        raw = task.raw_id or str(job.job_id)
+        for pattern in logs.patterns():
+            name = expand_log_pattern(
+                pattern, job_id=raw,
+                array_job_id=job.job_id.base if task.task_id is not None else None,
+                task_id=task.task_id, job_name=logs.job_name,
+                user=job.submission.user, node=task.node)
+            path = os.path.normpath(os.path.join(logs.workdir, name))
+            found.append(PurePosixPath(path).as_posix())
+    return list(dict.fromkeys(found))
+
+
+def env_file(job: Job) -> str:
+    """``slurm-job-<id>.env.json`` beside the job's (first) stdout log; one
+    per array for the tasks of a sweep, which share their environment."""
+    base = job.job_id.base
+    logs = job.spec.logs
+    first = expand_log_pattern(logs.output, job_id=base, array_job_id=base, task_id=0,
+                               job_name=logs.job_name, user="", node="")
+    directory = os.path.normpath(os.path.join(logs.workdir, os.path.dirname(first)))
+    return PurePosixPath(directory, f"slurm-job-{base}.env.json").as_posix()
+
+
+def build_record(job: Job, status: JobStatus, dsid: str | None,
+                 versions: dict, slurm_outputs: list[str]) -> dict:
+    spec = job.spec
+    job_id: int | str = int(job.job_id.base) if job.job_id.task is None else str(job.job_id)
+    return {
+        "cmd": shlex.join(spec.sbatch_argv),
+        "sbatch_argv": spec.sbatch_argv,
+        "chain": spec.chain,
+        "commit_id": None,
+        "dsid": dsid,
+        "inputs": [pwd_relative(p, spec.pwd) for p in spec.inputs],
+        "extra_inputs": [pwd_relative(p, spec.pwd) for p in spec.extra_inputs],
+        "outputs": [pwd_relative(p, spec.pwd) for p in spec.outputs],
+        "pwd": spec.pwd,
+        "slurm_job_id": job_id,
+        "slurm_outputs": [pwd_relative(p, spec.pwd) for p in slurm_outputs],
+        "state": status.state.value,
+        "exit": status.exit_code,
+        "exit_code": status.exit_code,
+        "tasks": [t.as_record() for t in status.tasks],
+        "array": spec.array_tasks is not None,
+        "backend": job.backend,
+        "submitted": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(job.submitted_at)),
+        "versions": versions,
+        "record_version": RECORD_VERSION,
+        "tool": "datalad-slurmsweep",
+    }
+
+
+def write_env_file(ds_root: Path, job: Job, status: JobStatus, path: str) -> None:
+    content = {
+        "slurm_job_id": str(job.job_id),
+        "environment": job.submission.environment,
+        "slurm": {"source": status.source, "state": status.state.value,
+                  "tasks": [t.as_record() for t in status.tasks]},
+        "sbatch_argv": job.spec.sbatch_argv,
+        "pwd": job.spec.pwd,
+    }
+    target = ds_root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Redact again at write time: the store may predate a stricter pattern.
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(redact_tree(content), indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, target)
+
+
+def _point(job: Job, status: JobStatus, logs: list[str]) -> dict:
+    task, member = status.tasks[0], job.sweep
+    return {
+        "point": member.point, "case": member.case, "params": member.params,
+        "slurm_job_id": str(job.job_id), "task_id": task.task_id, "raw_id": task.raw_id,
+        "state": status.state.value, "exit_code": status.exit_code, "signal": task.signal,
+        "start": task.start, "end": task.end, "node": task.node, "outputs": job.outputs,
+        "script": job.spec.sbatch_argv[-1], "inputs": job.spec.inputs, "logs": logs}
+
+
+def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],
+                 dsid: str | None, versions: dict) -> tuple[list[str], dict]:
+    """Paths to commit and the record for some finished points of one sweep."""
+    points, paths, logs = [], [], []
+    written_env: set[str] = set()
+    for job, status in members:
+        env_path = env_file(job)
+        if env_path not in written_env:
+            write_env_file(ds_root, job, status, env_path)
+            written_env.add(env_path)
+        job_logs = [p for p in log_paths(job, status) if os.path.lexists(ds_root / p)]
+        logs += job_logs
+        paths += job.outputs
+        points.append(_point(job, status, job_logs))
+    slurm_outputs = sorted(set(logs) | written_env)
+    first = members[0][0]
+    states = [p["state"] for p in points]
+    state = next((s for s in states if s != "COMPLETED"), "COMPLETED")
+    record = {
+        "cmd": f"datalad slurm-sweep {first.sweep.config}".strip(),
+        "chain": first.spec.chain, "commit_id": None, "dsid": dsid,
+        "inputs": sorted({i for j, _ in members for i in j.spec.inputs}),
+        "extra_inputs": [], "outputs": sorted(set(paths)), "pwd": ".",
+        "slurm_job_id": sorted({j.job_id.base for j, _ in members}),
+        "slurm_outputs": slurm_outputs, "state": state,
+        "exit_code": next((p["exit_code"] for p in points if p["exit_code"]), 0),
+        "sweep": {"name": first.sweep.name, "root": sweep_root,
+                  "config": first.sweep.config,
+                  "manifest": f"{sweep_root}/manifest.json",
+                  "counts": {s: states.count(s) for s in sorted(set(states))}},
+        "points": points, "backend": first.backend, "versions": versions,
+        "record_version": RECORD_VERSION, "tool": "datalad-slurmsweep",
+    }
+    return sorted(set(paths)) + slurm_outputs, record
+
+
+def format_sweep_record(record: dict, messages: list[str] | None) -> str:
+    counts = record["sweep"]["counts"]
+    summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
+    name = record["sweep"]["name"] or record["sweep"]["root"]
+    text = format_record(record, messages)
+    subject = f"[DATALAD SLURM RUN] Sweep {name}: {len(record['points'])} points ({summary})"
+    return subject + text[text.index("\n"):]

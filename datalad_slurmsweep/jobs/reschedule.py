@@ -1,0 +1,193 @@
+"""Replaying run records: find them in history and submit their jobs again.
+
+A single job is replayed on the current work tree, like ``datalad rerun``.
+A sweep's points are replayed from the files of the record's commit: their
+scripts and clones are restored (and that restore committed) first when
+they changed since.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..backends.base import Backend
+from ..errors import PathOutsideDatasetError, RecordError, RescheduleError
+from ..provenance.commits import PlannedCommit, build_commits
+from ..provenance.git import advance, changed_since, git, head_state, messages, resolve_commit
+from ..provenance.paths import normalise_recorded
+from ..provenance.record import ParsedRecord, parse_record
+from .model import Job, JobSpec, SweepMember
+from .prepare import check_conflicts, prepare
+from .store import JobStore
+from .submit import submit_job
+
+
+@dataclass
+class RecordedRun:
+    commit: str
+    parsed: ParsedRecord
+
+    def ds_relative(self, paths: list[str]) -> list[str]:
+        """Record paths are relative to its pwd; make them dataset-relative
+        once, so that replaying never prefixes them again."""
+        pwd = self.parsed.record.get("pwd") or "."
+        try:
+            return [normalise_recorded(str(PurePosixPath(pwd, p) if pwd != "." else p))
+                    for p in paths]
+        except PathOutsideDatasetError as exc:
+            raise RescheduleError(str(exc)) from None
+
+
+@dataclass
+class Replay:
+    """One job to submit again, and the record it comes from."""
+
+    run: RecordedRun
+    spec: JobSpec
+
+
+@dataclass
+class ReplayEvent:
+    """What replaying did: ``restored`` inputs, ``would-submit`` (a report),
+    ``submitted`` a job, or ``skipped`` a record."""
+
+    kind: str
+    run: RecordedRun
+    message: str
+    spec: JobSpec | None = None
+    job: Job | None = None
+    commit: str | None = None
+
+
+def find_records(root: Path, revision: str | None, since: str | None) -> list[RecordedRun]:
+    """Run records of ``revision`` (default HEAD), or of ``since..revision``
+    oldest first. A single named revision without a record is an error."""
+    revision = revision or "HEAD"
+    sha = resolve_commit(root, revision)
+    if sha is None:
+        raise RescheduleError(f"{revision} is not a commit of this dataset")
+    if since is None:
+        found = messages(root, "-1", sha)
+    else:
+        found = list(reversed(messages(root, "--no-merges", sha if since == "" else f"{since}..{sha}")))
+    runs = []
+    for commit, message in found:
+        try:
+            parsed = parse_record(message)
+        except RecordError as exc:
+            raise RescheduleError(f"commit {commit[:10]}: {exc}") from None
+        if parsed is None:
+            if since is None:
+                raise RescheduleError(
+                    f"commit {commit[:10]} ({revision}) has no [DATALAD SLURM RUN] record")
+            continue
+        runs.append(RecordedRun(commit=commit, parsed=parsed))
+    return runs
+
+
+def sweep_points(run: RecordedRun, *, only_failed: bool, with_failed: bool) -> list[dict]:
+    """The points of a sweep record to replay."""
+    points = run.parsed.record.get("points") or []
+    if only_failed:
+        return [p for p in points if p.get("state") != "COMPLETED"]
+    if with_failed:
+        return list(points)
+    return [p for p in points if p.get("state") == "COMPLETED"]
+
+
+def restore_inputs(root: Path, commit: str, paths: list[str], use_annex: bool) -> str | None:
+    """Bring ``paths`` back to their state in ``commit`` and commit that, so the
+    replayed jobs run on committed inputs. None if nothing had changed."""
+    if not changed_since(root, commit, paths):
+        return None
+    git(root, "checkout", commit, "--", *paths)
+    ref, head = head_state(root)
+    shas = build_commits(root, [PlannedCommit(
+        "restore", paths,
+        f"[DATALAD SLURM SWEEP] restore the inputs of {commit[:10]} to replay it\n")],
+        head, use_annex)
+    advance(root, ref, shas["restore"], head)
+    return shas["restore"]
+
+
+def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed: bool,
+                   with_failed: bool, message: str | None) -> list[Replay]:
+    """One job per recorded point, submitted on its own (not as an array)."""
+    sweep = run.parsed.record["sweep"]
+    replays = []
+    for point in sweep_points(run, only_failed=only_failed, with_failed=with_failed):
+        member = SweepMember(root=sweep["root"], name=sweep.get("name") or sweep["root"],
+                             config=sweep.get("config") or "", point=point.get("point") or "",
+                             case=point.get("case") or "", params=point.get("params") or {})
+        spec = prepare(root, ["sbatch", point["script"]], pwd=".", outputs=point["outputs"],
+                       base=root, message=message,
+                       chain=list(run.parsed.record.get("chain") or []) + [run.commit],
+                       sweep=member, check_dirty=False)
+        spec.inputs = [i for i in point.get("inputs", []) if i != point["script"]]
+        check_conflicts(store, spec.outputs)
+        replays.append(Replay(run, spec))
+    return replays
+
+
+def _single_replay(root: Path, store: JobStore, run: RecordedRun,
+                   message: str | None) -> Replay:
+    rec = run.parsed
+    spec = prepare(
+        root, rec.argv, pwd=rec.record.get("pwd") or ".",
+        outputs=run.ds_relative(rec.declared_outputs),
+        inputs=run.ds_relative(rec.record.get("inputs") or []),
+        extra_inputs=run.ds_relative(rec.record.get("extra_inputs") or []),
+        base=root, message=message or rec.message or None,
+        chain=list(rec.record.get("chain") or []) + [run.commit])
+    check_conflicts(store, spec.outputs)
+    return Replay(run, spec)
+
+
+def plan_replays(root: Path, store: JobStore, dsid: str | None, runs: list[RecordedRun], *,
+                 with_failed: bool, only_failed: bool, message: str | None,
+                 ) -> tuple[list[Replay], list[ReplayEvent]]:
+    """Validate every replay before any is submitted; also the records skipped."""
+    replays: list[Replay] = []
+    skipped: list[ReplayEvent] = []
+    for run in runs:
+        rec = run.parsed
+        recorded = rec.record.get("dsid")
+        if recorded and recorded != dsid:
+            raise RescheduleError(
+                f"commit {run.commit[:10]} records a job of another dataset "
+                f"(dsid {recorded}, this one is {dsid}); reschedule it there")
+        if "points" in rec.record:
+            replays += _sweep_replays(root, store, run, only_failed=only_failed,
+                                      with_failed=with_failed, message=message)
+        elif not rec.succeeded and not with_failed:
+            skipped.append(ReplayEvent(
+                "skipped", run, f"commit {run.commit[:10]}: job {rec.job_id} ended "
+                f"{rec.state}; use --with-failed-jobs to reschedule it"))
+        else:
+            replays.append(_single_replay(root, store, run, message))
+    return replays, skipped
+
+
+def replay(root: Path, store: JobStore, backend_for: Callable[[str | None], Backend],
+           replays: list[Replay], *, use_annex: bool, report: bool) -> Iterator[ReplayEvent]:
+    """Restore sweep inputs where needed, then submit (or only report) each replay."""
+    restored: set[str] = set()
+    for item in replays:
+        run, spec = item.run, item.spec
+        if spec.sweep and not report and run.commit not in restored:
+            paths = sorted({p for r in replays if r.run is run
+                            for p in [r.spec.sbatch_argv[-1], *r.spec.inputs]})
+            sha = restore_inputs(root, run.commit, paths, use_annex)
+            restored.add(run.commit)
+            if sha:
+                yield ReplayEvent("restored", run, "restored the sweep's inputs from "
+                                  f"{run.commit[:10]} in commit {sha[:10]}", commit=sha)
+        if report:
+            yield ReplayEvent("would-submit", run,
+                              f"would reschedule job of commit {run.commit[:10]}", spec=spec)
+            continue
+        backend = backend_for(run.parsed.record.get("backend"))
+        job = submit_job(root, store, backend, spec, use_annex=use_annex)
+        yield ReplayEvent("submitted", run, f"submitted job {job.job_id} again from commit "
+                          f"{run.commit[:10]}", spec=spec, job=job)

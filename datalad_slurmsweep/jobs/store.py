@@ -1,0 +1,258 @@
+"""The open-jobs store: SQLite in the dataset's git directory.
+
+A job goes through three states here:
+
+``submitting``
+    its outputs are reserved; sbatch may or may not have been called. Its
+    submission's token is also the job's Slurm comment, so an interrupted
+    schedule can be reconciled with what Slurm knows.
+``open``
+    submitted, with a job id, waiting to be finished.
+``committing``
+    its run record was written as commit ``commit``, which may or may not
+    have reached the branch yet; the next finish checks and either closes the
+    job or retries.
+
+A finished (or closed) job is deleted: history, not this store, is the
+archive. A submission (one sbatch call, many jobs for a sweep's array) is one
+row holding the environment once; it goes when its last job goes.
+
+sqlite-utils creates the schema; the hot path uses the stdlib connection
+directly, because importing sqlite-utils imports numpy when it is installed,
+about 80 ms of every command-line call. Reserving outputs is one
+``BEGIN IMMEDIATE`` transaction holding the overlap check and the insert, so
+of N concurrent schedules of the same output exactly one succeeds.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..backends.base import JobId
+from ..errors import OutputConflictError, StoreError
+from ..provenance.paths import ancestors_and_self
+from .model import Job, JobSpec, Submission
+
+SCHEMA_VERSION = 2
+STORE_NAME = "slurmsweep/jobs.sqlite"
+
+_SUBMISSION_COLUMNS = ("token", "backend", "job_id", "argv", "pwd", "environment", "user",
+                       "owner", "submitted_at", "block")
+_JOB_COLUMNS = ("token", "submission", "backend", "job_id", "task", "status", "sweep",
+                "spec", "commit")
+
+
+def _submission_row(sub: Submission) -> list:
+    return [sub.token, sub.backend, str(sub.job_id) if sub.job_id else None,
+            json.dumps(sub.argv), sub.pwd, json.dumps(sub.environment), sub.user,
+            sub.owner, sub.submitted_at, sub.block]
+
+
+def _job_row(job: Job) -> list:
+    return [job.token, job.submission.token, job.backend,
+            str(job.job_id) if job.job_id else None, job.task, job.status,
+            job.sweep.root if job.sweep else None, json.dumps(job.spec.to_json()), job.commit]
+
+
+class JobStore:
+    """Open jobs of one dataset."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self._ensure_schema()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the job store {self.path} is unreadable ({exc}); move it away "
+                "to start with an empty store (open jobs in it are then "
+                "forgotten)") from exc
+
+    @classmethod
+    def for_dataset(cls, dot_git: Path) -> JobStore:
+        return cls(Path(dot_git) / STORE_NAME)
+
+    def _ensure_schema(self) -> None:
+        with self.transaction():
+            tables = {r[0] for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            if "meta" in tables:
+                row = self.conn.execute(
+                    "SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                version = int(row[0]) if row else None
+                if version == 1:
+                    from .store_migration import migrate_v1
+                    migrate_v1(self.conn, self._create_schema, self._insert)
+                    return
+                if version != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"the job store {self.path} has schema version {version}, "
+                        f"this datalad-slurmsweep reads version {SCHEMA_VERSION}: "
+                        "upgrade datalad-slurmsweep")
+                return
+            if tables:
+                raise StoreError(f"{self.path} is not a datalad-slurmsweep job store")
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        import sqlite_utils
+        db = sqlite_utils.Database(self.conn)
+        db["meta"].create({"key": str, "value": str}, pk="key")
+        db["meta"].insert({"key": "schema_version", "value": str(SCHEMA_VERSION)})
+        db["submissions"].create({c: float if c == "submitted_at" else int if c == "block"
+                                  else str for c in _SUBMISSION_COLUMNS}, pk="token")
+        db["jobs"].create({c: int if c == "task" else str for c in _JOB_COLUMNS}, pk="token")
+        db["jobs"].create_index(["backend", "job_id"], unique=True)
+        db["jobs"].create_index(["sweep"])
+        db["jobs"].create_index(["submission"])
+        db["outputs"].create({"token": str, "path": str})
+        db["outputs"].create_index(["path"])
+        db["outputs"].create_index(["token"])
+
+    def _insert(self, jobs: list[Job]) -> None:
+        submissions = {j.submission.token: j.submission for j in jobs}
+        self.conn.executemany(
+            f"INSERT OR IGNORE INTO submissions ({','.join(f'[{c}]' for c in _SUBMISSION_COLUMNS)}) "
+            f"VALUES ({','.join('?' * len(_SUBMISSION_COLUMNS))})",
+            [_submission_row(s) for s in submissions.values()])
+        self.conn.executemany(
+            f"INSERT INTO jobs ({','.join(f'[{c}]' for c in _JOB_COLUMNS)}) "
+            f"VALUES ({','.join('?' * len(_JOB_COLUMNS))})", [_job_row(j) for j in jobs])
+        self.conn.executemany("INSERT INTO outputs (token, path) VALUES (?, ?)",
+                              [(j.token, p) for j in jobs for p in j.outputs])
+
+    class _Tx:
+        def __init__(self, conn: sqlite3.Connection):
+            self.conn = conn
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return self.conn
+
+        def __exit__(self, exc_type, exc, tb):
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            return False
+
+    def transaction(self) -> _Tx:
+        return self._Tx(self.conn)
+
+    def conflicts(self, outputs: list[str]) -> list[tuple[str, str, str | None]]:
+        """(new path, open job's path, open job's id) for every overlap."""
+        found = []
+        for path in outputs:
+            holders = ancestors_and_self(path)
+            marks = ",".join("?" * len(holders))
+            # Descendants of ``path``: between 'path/' and 'path0' ('0' sorts
+            # right after '/'), which the index on path answers directly.
+            lo, hi = (path + "/", path + "0") if path != "." else ("", "\uffff")
+            rows = self.conn.execute(
+                f"SELECT o.path, j.job_id FROM outputs o JOIN jobs j ON j.token=o.token "
+                f"WHERE o.path IN ({marks}) OR (o.path >= ? AND o.path < ?)",
+                [*holders, lo, hi]).fetchall()
+            found.extend((path, held, job_id) for held, job_id in rows)
+        return found
+
+    def reserve(self, job: Job) -> None:
+        """Insert ``job`` unless its outputs overlap an open job's (atomic)."""
+        self.reserve_many([job])
+
+    def reserve_many(self, jobs: list[Job]) -> None:
+        """Reserve several jobs at once, all or none."""
+        with self.transaction():
+            for job in jobs:
+                clashes = self.conflicts(job.outputs)
+                if clashes:
+                    raise OutputConflictError(clashes)
+                self._insert([job])
+
+    def mark_submitted(self, submission: Submission, jobs: list[Job], base: JobId) -> None:
+        """Record the job id sbatch gave ``submission`` for all its jobs."""
+        submission.job_id = base
+        with self.transaction():
+            self.conn.execute("UPDATE submissions SET job_id = ? WHERE token = ?",
+                              (str(base), submission.token))
+            self.conn.executemany(
+                "UPDATE jobs SET job_id = ?, status = 'open' WHERE token = ?",
+                [(str(job.id_for(base)), job.token) for job in jobs])
+        for job in jobs:
+            job.job_id, job.status = job.id_for(base), "open"
+
+    def mark_committing(self, commits: dict[str, str]) -> None:
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE jobs SET status = 'committing', [commit] = ? WHERE token = ?",
+                [(sha, token) for token, sha in commits.items()])
+
+    def reopen(self, tokens: list[str]) -> None:
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE jobs SET status = 'open', [commit] = NULL WHERE token = ?",
+                [(t,) for t in tokens])
+
+    def remove(self, tokens: list[str]) -> None:
+        """Forget these jobs, and submissions left without a job."""
+        if not tokens:
+            return
+        with self.transaction():
+            for chunk in _chunks(tokens, 500):
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(f"DELETE FROM outputs WHERE token IN ({marks})", chunk)
+                self.conn.execute(f"DELETE FROM jobs WHERE token IN ({marks})", chunk)
+            self.conn.execute("DELETE FROM submissions WHERE token NOT IN "
+                              "(SELECT DISTINCT submission FROM jobs)")
+
+    def _submissions(self) -> dict[str, Submission]:
+        cursor = self.conn.execute(
+            f"SELECT {','.join(f'[{c}]' for c in _SUBMISSION_COLUMNS)} FROM submissions")
+        found = {}
+        for row in cursor:
+            data = dict(zip(_SUBMISSION_COLUMNS, row, strict=True))
+            data["argv"] = json.loads(data["argv"])
+            data["environment"] = json.loads(data["environment"])
+            data["job_id"] = JobId.parse(data["job_id"]) if data["job_id"] else None
+            found[data["token"]] = Submission(**data)
+        return found
+
+    def jobs(self, status: str | None = None, job_ids: list[JobId] | None = None,
+             sweep: str | None = None) -> list[Job]:
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if sweep:
+            where.append("sweep = ?")
+            args.append(sweep)
+        sql = (f"SELECT {','.join(f'j.[{c}]' for c in _JOB_COLUMNS)} FROM jobs j "
+               "JOIN submissions s ON s.token = j.submission")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY s.submitted_at, j.rowid"
+        rows = self.conn.execute(sql, args).fetchall()
+        if not rows:
+            return []
+        submissions = self._submissions()
+        wanted = {str(j) for j in job_ids} if job_ids is not None else None
+        found = []
+        for row in rows:
+            data = dict(zip(_JOB_COLUMNS, row, strict=True))
+            if wanted is not None and data["job_id"] not in wanted:
+                continue
+            found.append(Job(
+                spec=JobSpec.from_json(json.loads(data["spec"])),
+                submission=submissions[data["submission"]], token=data["token"],
+                task=data["task"], status=data["status"], commit=data["commit"],
+                job_id=JobId.parse(data["job_id"]) if data["job_id"] else None))
+        return found
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self.jobs())
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,150 @@
+"""The one submission pipeline, for single jobs and sweeps alike.
+
+It follows a fixed order so that no job is ever submitted without being
+tracked, and a refusal leaves no trace:
+
+1. **reserve** every job's outputs, all in one transaction with the
+   conflict check;
+2. **prepare** the work tree: unlock existing annexed outputs, create the
+   log directories;
+3. **submit** each sbatch call in order (a later block waits for the
+   earlier one through ``--dependency=afterany``), and
+4. **mark** its jobs with the id sbatch returned, at once.
+
+There is one undo path: when sbatch refuses a call, the reservations of that
+call and of every later one are dropped, and if nothing at all was
+submitted the preparation is undone too. Any other interruption between 3
+and 4 leaves the reservation ``submitting``: the next command finds the job
+by its comment (the submission's token), or drops the reservation.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..backends.base import Backend, JobId
+from ..crashpoints import crashpoint
+from ..errors import SlurmError, SubmissionRefused
+from ..provenance.git import annex_lock, annex_unlock
+from ..provenance.redact import redact_environment
+from .model import Job, JobSpec, Submission
+from .prepare import log_dirs
+from .store import JobStore
+
+
+@dataclass
+class Batch:
+    """One sbatch call and the jobs it carries."""
+
+    submission: Submission
+    jobs: list[Job]
+
+
+@dataclass
+class Submitted:
+    """What became of one batch: its job id, or sbatch's refusal."""
+
+    batch: Batch
+    job_id: JobId | None = None
+    error: SlurmError | None = None
+
+
+class _Preparation:
+    """The work-tree changes made for a submission, so they can be undone."""
+
+    def __init__(self, ds_root: Path):
+        self.ds_root = ds_root
+        self.unlocked: list[str] = []
+        self.created: list[Path] = []
+
+    def apply(self, jobs: list[Job], use_annex: bool) -> None:
+        outputs = sorted({p for job in jobs for p in job.outputs})
+        existing = [p for p in outputs if os.path.lexists(self.ds_root / p)]
+        if use_annex and existing:
+            annex_unlock(self.ds_root, existing)
+            self.unlocked = existing
+        seen: set[Path] = set()
+        for job in jobs:
+            for directory in log_dirs(self.ds_root, job.spec, job.submission.user):
+                if directory in seen:
+                    continue
+                seen.add(directory)
+                probe, missing = directory, []
+                while not probe.exists():
+                    missing.append(probe)
+                    probe = probe.parent
+                directory.mkdir(parents=True, exist_ok=True)
+                self.created.extend(reversed(missing))
+
+    def undo(self) -> None:
+        for directory in reversed(self.created):
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        if self.unlocked:
+            annex_lock(self.ds_root, self.unlocked)
+
+
+def _argv(batch: Batch, previous_block: list[JobId]) -> list[str]:
+    argv = list(batch.submission.argv)
+    if previous_block:
+        argv.insert(1, "--dependency=afterany:" + ":".join(str(j) for j in previous_block))
+    return argv
+
+
+def submit_batches(ds_root: Path, store: JobStore, backend: Backend, batches: list[Batch],
+                   *, use_annex: bool, environment: dict[str, str]) -> Iterator[Submitted]:
+    """Reserve, prepare, submit and mark ``batches`` in order (see the module
+    doc). Yields one :class:`Submitted` per batch tried; stops at the first
+    refusal. ``environment`` is the raw environment sbatch runs with; the
+    store holds only the submissions' redacted copies."""
+    jobs = [job for batch in batches for job in batch.jobs]
+    store.reserve_many(jobs)
+    preparation = _Preparation(ds_root)
+    try:
+        preparation.apply(jobs, use_annex)
+    except BaseException:
+        store.remove([job.token for job in jobs])
+        preparation.undo()
+        raise
+    previous_block: list[JobId] = []
+    current_block: list[JobId] = []
+    block = batches[0].submission.block if batches else 0
+    for index, batch in enumerate(batches):
+        sub = batch.submission
+        if sub.block != block:
+            previous_block, current_block, block = current_block, [], sub.block
+        try:
+            base = backend.submit(_argv(batch, previous_block), cwd=ds_root / sub.pwd,
+                                  env=environment, comment=sub.token)
+        except SlurmError as exc:
+            # sbatch said no: nothing of this or later batches was
+            # submitted, so nothing of theirs may remain.
+            store.remove([job.token for rest in batches[index:] for job in rest.jobs])
+            if index == 0:
+                preparation.undo()
+            yield Submitted(batch, error=exc)
+            return
+        crashpoint("sweep-submitted" if batch.jobs[0].sweep else "submitted")
+        store.mark_submitted(sub, batch.jobs, base)
+        current_block.append(base)
+        yield Submitted(batch, job_id=base)
+
+
+def submit_job(ds_root: Path, store: JobStore, backend: Backend, spec: JobSpec, *,
+               use_annex: bool, environment: dict[str, str] | None = None) -> Job:
+    """Submit one validated job through the pipeline; raise sbatch's refusal."""
+    env = dict(os.environ if environment is None else environment)
+    submission = Submission(argv=spec.sbatch_argv, pwd=spec.pwd, backend=backend.name,
+                            environment=redact_environment(env))
+    job = Job(spec=spec, submission=submission)
+    (outcome,) = submit_batches(ds_root, store, backend, [Batch(submission, [job])],
+                                use_annex=use_annex, environment=env)
+    if outcome.error is not None:
+        raise SubmissionRefused(str(outcome.error), argv=outcome.error.argv,
+                                returncode=outcome.error.returncode,
+                                stderr=outcome.error.stderr) from None
+    return job

@@ -1,0 +1,214 @@
+"""Building many commits, each holding exactly the paths of one job.
+
+``datalad save`` per job costs a second and grows with the dataset, because
+it asks for the status of the whole work tree. A job's outputs are known, so
+we stage just those paths (with git-annex where the dataset uses it, which
+honours ``annex.largefiles`` as ``datalad save`` does), then write the chain
+of commits with a single ``git fast-import`` process: every commit starts
+from its predecessor's tree and replaces only its own paths. The branch is
+moved once, with a compare-and-swap, so a concurrent commit is never lost.
+Files of other running jobs are never staged, so never swept in.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .git import git, literal
+from .paths import ancestors_and_self
+
+_CHUNK = 2000
+
+
+@dataclass
+class PlannedCommit:
+    key: str
+    paths: list[str]  # dataset-relative, files or directories
+    message: str
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+def _files_under(repo: Path, paths: list[str]) -> list[str]:
+    """Every file and symlink at or below ``paths`` (dataset-relative)."""
+    found = []
+    for path in paths:
+        full = repo / path
+        if full.is_symlink() or not full.is_dir():
+            found.append(path)
+            continue
+        for dirpath, dirnames, filenames in os.walk(full):
+            rel = Path(dirpath).relative_to(repo).as_posix()
+            if ".git" in dirnames:
+                dirnames.remove(".git")  # a subdataset: not ours to stage
+            links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+            for name in filenames + links:
+                found.append(f"{rel}/{name}")
+    return found
+
+
+def _under(path: str, roots: set[str]) -> bool:
+    return any(a in roots for a in ancestors_and_self(path))
+
+
+def _annex_pointers(repo: Path, shas: set[str]) -> set[str]:
+    """Which blobs are git-annex pointers (the index entries of unlocked
+    annexed files), read in one ``git cat-file --batch``."""
+    order = sorted(shas)
+    out = git(repo, "cat-file", "--batch", input="".join(s + "\n" for s in order).encode())
+    found, pos = set(), 0
+    for sha in order:
+        header_end = out.index(b"\n", pos)
+        size = int(out[pos:header_end].split()[2])
+        body = out[header_end + 1:header_end + 1 + size]
+        if body.startswith(b"/annex/objects/"):
+            found.add(sha)
+        pos = header_end + 1 + size + 1
+    return found
+
+
+def stage(repo: Path, paths: list[str], use_annex: bool) -> None:
+    """Stage exactly ``paths``: additions, changes and deletions.
+
+    Files are named one by one on standard input, never as pathspecs: given
+    as arguments, git-annex matches each against the whole work tree, which
+    made 2000 paths take 74 s instead of 9 s in a 5000-point sweep. As with
+    ``datalad save``, new files and annexed (locked) files go through
+    ``git annex add`` (which applies annex.largefiles); files the index holds
+    as regular files (in git, or unlocked in the annex) go through
+    ``git update-index``, whose clean filter keeps each where it was.
+    """
+    roots = set(paths)
+    indexed = {p: e for p, e in _entries(repo, ["ls-files", "-s"], paths).items()
+               if _under(p, roots)}
+    files = _files_under(repo, [p for p in paths if os.path.lexists(repo / p)])
+    in_git = {f for f in files if f in indexed and indexed[f][0] != "120000"}
+    unlocked: list[str] = []
+    if use_annex and in_git:
+        pointers = _annex_pointers(repo, {indexed[f][1] for f in in_git})
+        unlocked = [f for f in files if f in in_git and indexed[f][1] in pointers]
+        in_git.difference_update(unlocked)
+    to_git = [f for f in files if f in in_git]
+    skip = in_git | set(unlocked)
+    to_annex = [f for f in files if f not in skip]
+    # Batch mode does not restage a modified unlocked file; named on the
+    # command line, git annex add does, and locks it as datalad save would.
+    for chunk in _chunks(unlocked):
+        git(repo, "annex", "add", "--quiet", "--", *chunk)
+    if to_annex and use_annex:
+        git(repo, "annex", "add", "--batch", "--quiet",
+            input="".join(f + "\n" for f in to_annex).encode())
+    elif to_annex:
+        to_git += to_annex
+    if to_git:
+        git(repo, "update-index", "--add", "-z", "--stdin",
+            input=b"".join(f.encode() + b"\0" for f in to_git))
+    gone = [p for p in indexed if not os.path.lexists(repo / p)]
+    if gone:
+        git(repo, "update-index", "--force-remove", "-z", "--stdin",
+            input=b"".join(p.encode() + b"\0" for p in gone))
+
+
+def covering(paths: list[str], limit: int = 64) -> list[str]:
+    """At most ``limit`` directories (or the paths themselves) that contain
+    all ``paths``: git matches every entry against every pathspec, so tens
+    of thousands of them cost more than listing their common parents."""
+    current = sorted(set(paths))
+    while len(current) > limit:
+        parents = sorted({str(PurePosixPath(p).parent) for p in current})
+        if parents == current:
+            break
+        current = parents
+    if "." in current:
+        return ["."]
+    # Drop paths inside another of the set.
+    return [p for p in current if not any(p.startswith(q + "/") for q in current if q != p)]
+
+
+def _entries(repo: Path, args: list[str], paths: list[str]) -> dict[str, tuple[str, str]]:
+    """path -> (mode, sha) from ``ls-files -s`` or ``ls-tree -r``, for the
+    entries at or below ``covering(paths)``: a superset, filtered later."""
+    found: dict[str, tuple[str, str]] = {}
+    for chunk in _chunks(covering(paths)):
+        spec = [] if chunk == ["."] else ["--", *literal(chunk)]
+        out = git(repo, *args, "-z", *spec)
+        for item in out.split(b"\0"):
+            if not item:
+                continue
+            meta, path = item.split(b"\t", 1)
+            words = meta.decode().split()
+            if args[0] == "ls-files":  # mode sha stage
+                mode, sha = words[0], words[1]
+            else:  # mode type sha
+                mode, sha = words[0], words[2]
+            found[path.decode()] = (mode, sha)
+    return found
+
+
+def _quote_path(path: str) -> str:
+    if any(c in path for c in '"\n\\') or path.startswith(" "):
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return path
+
+
+def _assign(planned: list[PlannedCommit], paths: set[str]) -> dict[int, list[str]]:
+    """Which plan each path belongs to: the first plan naming it or a parent
+    directory of it. Linear in the number of paths, not paths x plans."""
+    roots: dict[str, int] = {}
+    for index, plan in enumerate(planned):
+        for root in plan.paths:
+            roots.setdefault(root, index)
+    owner: dict[int, list[str]] = {}
+    for path in sorted(paths):
+        for candidate in ancestors_and_self(path):
+            if candidate in roots:
+                owner.setdefault(roots[candidate], []).append(path)
+                break
+    return owner
+
+
+def build_commits(repo: Path, planned: list[PlannedCommit], parent: str,
+                  use_annex: bool) -> dict[str, str]:
+    """Stage all planned paths and write one commit per plan, chained on
+    ``parent``. Returns key -> commit sha; no branch is moved yet."""
+    all_paths = sorted({p for plan in planned for p in plan.paths})
+    stage(repo, all_paths, use_annex)
+    staged = _entries(repo, ["ls-files", "-s"], all_paths)
+    committed = _entries(repo, ["ls-tree", "-r", "--full-tree", parent], all_paths)
+    ident = {
+        kind: git(repo, "var", f"GIT_{kind.upper()}_IDENT").decode().strip()
+        for kind in ("author", "committer")}
+    owner = _assign(planned, set(staged) | set(committed))
+    ref = f"refs/slurmsweep/build-{os.getpid()}"
+    stream: list[bytes] = []
+    for mark, plan in enumerate(planned, start=1):
+        msg = plan.message.encode()
+        stream.append(f"commit {ref}\nmark :{mark}\n"
+                      f"author {ident['author']}\ncommitter {ident['committer']}\n"
+                      f"data {len(msg)}\n".encode() + msg + b"\n")
+        stream.append(f"from {parent}\n".encode() if mark == 1
+                      else f"from :{mark - 1}\n".encode())
+        for path in owner.get(mark - 1, ()):
+            if path not in staged:
+                stream.append(f"D {_quote_path(path)}\n".encode())
+            elif committed.get(path) != staged[path]:
+                mode, sha = staged[path]
+                stream.append(f"M {mode} {sha} {_quote_path(path)}\n".encode())
+        stream.append(b"\n")
+    stream.append(b"done\n")
+    with tempfile.NamedTemporaryFile(prefix="slurmsweep-marks-", delete=False) as marks:
+        marks_path = marks.name
+    try:
+        git(repo, "fast-import", "--quiet", "--done", f"--export-marks={marks_path}",
+            input=b"".join(stream))
+        shas = dict(line.split() for line in Path(marks_path).read_text().splitlines())
+    finally:
+        os.unlink(marks_path)
+        git(repo, "update-ref", "-d", ref, check=False)
+    return {plan.key: shas[f":{i}"] for i, plan in enumerate(planned, start=1)}

@@ -1,0 +1,3 @@
+"""Parameter sweeps: configuration, expansion into points, clones, JSON
+edits, batch scripts, planning, submission through the jobs pipeline, and
+notifications."""

@@ -1,0 +1,146 @@
+"""Helpers shared by the test modules: datasets, command calls, history.
+
+Test modules import from here, never from each other; fixtures live in the
+conftest.py files.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+from datalad.api import Dataset
+
+from datalad_slurmsweep.backends.base import JobId
+from datalad_slurmsweep.backends.slurm import SlurmBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "examples" / "model"
+DATA = ROOT / "tests" / "data"
+SST = "synaptic_models/synapses_final/SST2PV.json"
+PULSE = "synaptic_models/synapses_final/Pulse2IT.json"
+
+# Batch scripts of the single-job tests.
+OK = "#!/bin/bash\nset -e\nmkdir -p {out}\necho \"$SLURM_JOB_ID\" > {out}/result.txt\n"
+FAIL = "#!/bin/bash\nmkdir -p {out}\necho partial > {out}/partial.txt\nexit 3\n"
+ARRAY = ("#!/bin/bash\n#SBATCH --array=0-2\nmkdir -p {out}\n"
+         "echo $SLURM_ARRAY_TASK_ID > {out}/task-$SLURM_ARRAY_TASK_ID.txt\n"
+         "[ \"$SLURM_ARRAY_TASK_ID\" != {bad} ]\n")
+
+
+def make_dataset(path: Path, annex: bool = True, files: dict[str, str] | None = None) -> Dataset:
+    ds = Dataset(path).create(annex=annex, result_renderer="disabled")
+    for name, text in (files or {}).items():
+        target = path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        if name.endswith(".sh"):
+            target.chmod(0o755)
+    if files:
+        ds.save(message="add job files", result_renderer="disabled")
+    return ds
+
+
+def ids(*texts) -> list[JobId]:
+    return [JobId.parse(t) for t in texts]
+
+
+def wait_terminal(job_ids: list, tasks: dict | None = None, timeout: float = 120,
+                  backend=None, interval: float = 0.5) -> dict:
+    """Poll the backend (default: the real cluster) until every job has ended.
+    Statuses are keyed by the job ids as given (text or JobId)."""
+    backend = backend or SlurmBackend()
+    parsed = {JobId.parse(j): j for j in job_ids}
+    expected = {JobId.parse(j): t for j, t in (tasks or {}).items()}
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = backend.query(list(parsed), expected)
+        if all(s.state.is_terminal for s in statuses.values()):
+            return {parsed[j]: s for j, s in statuses.items()}
+        if time.monotonic() > deadline:
+            raise AssertionError(f"jobs still running after {timeout}s: "
+                                 f"{ {str(j): s.state for j, s in statuses.items()} }")
+        time.sleep(interval)
+
+
+def git(ds: Dataset, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ds.path, capture_output=True,
+                          text=True, check=True).stdout
+
+
+def commit_count(ds: Dataset) -> int:
+    return int(git(ds, "rev-list", "--count", "HEAD").strip())
+
+
+def api(ds: Dataset, name: str, *args, **kwargs) -> list[dict]:
+    """Call a command through the Python API and return all its results."""
+    kwargs.setdefault("result_renderer", "disabled")
+    kwargs.setdefault("on_failure", "ignore")
+    kwargs.setdefault("return_type", "list")
+    return getattr(ds, name)(*args, **kwargs)
+
+
+def records(ds: Dataset) -> list:
+    """(commit, parsed run record) of every record in history, newest first."""
+    from datalad_slurmsweep.provenance.record import parse_record
+    found = []
+    for entry in git(ds, "log", "--format=%H%x00%B%x01").split("\x01"):
+        if "\x00" in entry:
+            sha, msg = entry.strip().split("\x00", 1)
+            rec = parse_record(msg)
+            if rec:
+                found.append((sha, rec))
+    return found
+
+
+def open_jobs(ds: Dataset) -> list:
+    from datalad_slurmsweep.jobs.store import JobStore
+    return JobStore.for_dataset(ds.repo.dot_git).jobs()
+
+
+def schedule(ds: Dataset, *argv, outputs, **kwargs) -> str:
+    (res,) = api(ds, "slurm_schedule", list(argv), outputs=outputs, **kwargs)
+    assert res["status"] == "ok", res["message"]
+    return res["slurm_job_id"]
+
+
+# -- sweeps ---------------------------------------------------------------------
+
+def model_dataset(path: Path) -> Dataset:
+    import shutil
+    ds = make_dataset(path)
+    shutil.copytree(MODEL, path / "model", symlinks=True)
+    ds.save(message="model", result_renderer="disabled")
+    return ds
+
+
+def sweep_config(ds: Dataset, **sections) -> Path:
+    """The example configuration with sections replaced; written (not committed)."""
+    cfg = yaml.safe_load((MODEL / "slurm_config_setup.yaml").read_text())
+    for key, value in sections.items():
+        if value is None:
+            cfg.pop(key, None)
+        else:
+            cfg[key] = value if not isinstance(value, dict) or key not in cfg \
+                else {**cfg[key], **value}
+    path = Path(ds.path) / "model" / "slurm_config_setup.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def sweep(ds: Dataset, path, backend, **kwargs) -> list[dict]:
+    results = api(ds, "slurm_sweep", str(path), backend=backend, **kwargs)
+    bad = [r for r in results if r["status"] not in ("ok", "notneeded")
+           and r.get("action") == "slurm-sweep"]
+    assert not bad, bad
+    return results
+
+
+def seen(ds: Dataset, root, point, case="baseline") -> dict:
+    return json.loads((Path(ds.path) / root / point / case / "result.json").read_text())
+
+
+def sweep_records(ds: Dataset) -> list:
+    return [(sha, rec) for sha, rec in records(ds) if "points" in rec.record]
