@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # that many tiny jobs run at once instead of queueing (tools/local-slurm).
 export LOCAL_SLURM_CPUS ?= 16
 
-.PHONY: setup deps install cluster cluster-stop test unit demo demo-slurm demo-job docs lint bench
+.PHONY: setup deps install cluster cluster-stop test unit demo demo-slurm demo-job docs lint bench bench-compare
 
 setup: deps install cluster
 
@@ -57,3 +57,11 @@ lint: install
 bench: setup
 	$(PIP) install --quiet --disable-pip-version-check matplotlib
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+# Our own phases at revision BASE against the work tree, interleaved on the
+# same cluster (bench/compare.py); fails when a phase is >10 % slower.
+BASE ?= HEAD~1
+bench-compare: setup
+	rm -rf .bench/base && git worktree prune && mkdir -p .bench
+	git worktree add --detach -f .bench/base $(BASE)
+	cd bench && $(PYTHON) compare.py ../.bench/base .. $(COMPARE_ARGS)

@@ -205,7 +205,8 @@ def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> I
 
 
 def _outcome_result(ctx: DatasetContext, outcome: Outcome) -> dict:
-    extra = dict(slurm_job_id=str(outcome.job.job_id))
+    job_id = outcome.job.job_id
+    extra = dict(slurm_job_id=str(job_id) if job_id is not None else None)
     if outcome.state is not None:
         extra["state"] = outcome.state.value
     if outcome.commit:

@@ -128,8 +128,9 @@ def _sweep(ctx: DatasetContext, config: Path, *, check: bool, dry_run: bool,
         # Jobs an interrupted run submitted are adopted before deciding
         # what is left to submit.
         for outcome in reconcile(ctx.root, ctx.store, ctx.backend):
+            job_id = outcome.job.job_id
             yield ctx.result(ACTION, outcome.status, outcome.message,
-                             slurm_job_id=str(outcome.job.job_id))
+                             slurm_job_id=str(job_id) if job_id is not None else None)
     p = plan(ctx.root, ctx.store, cfg, lay, skip=not no_skip)
     if check:
         yield ctx.result(ACTION, "ok", f"configuration {cfg.path} is valid; {_summary(p)}",

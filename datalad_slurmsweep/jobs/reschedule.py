@@ -67,6 +67,8 @@ def find_records(root: Path, revision: str | None, since: str | None) -> list[Re
     sha = resolve_commit(root, revision)
     if sha is None:
         raise RescheduleError(f"{revision} is not a commit of this dataset")
+    if since and resolve_commit(root, since) is None:
+        raise RescheduleError(f"--since {since} is not a commit of this dataset")
     if since is None:
         found = messages(root, "-1", sha)
     else:

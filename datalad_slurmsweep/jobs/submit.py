@@ -66,7 +66,8 @@ class _Preparation:
             annex_unlock(self.ds_root, existing)
             self.unlocked = existing
         seen: set[Path] = set()
-        for job in jobs:
+        # A sweep writes its log directories with its other generated files.
+        for job in (j for j in jobs if j.sweep is None):
             for directory in log_dirs(self.ds_root, job.spec, job.submission.user):
                 if directory in seen:
                     continue

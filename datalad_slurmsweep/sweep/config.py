@@ -190,6 +190,21 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
         c.add(f"'module_commands.{env}' must be a list of strings")
         modules = []
 
+    cases = _check_cases(c, raw)
+    grid_mode, axes = _check_axes(c, raw, seed_sweep)
+    if c.problems:
+        raise ConfigError(path, c.problems)
+    name = sim.get("name") or Path(output_name).name or "sweep"
+    return SweepConfig(
+        path=path, raw=raw, output_name=output_name, environment=env,
+        component_path=component_path, seed_sweep=seed_sweep,
+        parallel_submission=bool(sim.get("parallel_submission", True)),
+        use_coreneuron=bool(sim.get("use_coreneuron", False)), webhook_url=webhook,
+        submission=submission, name=str(name), slurm=slurm,
+        module_commands=list(modules), cases=cases, axes=axes, grid_mode=grid_mode)
+
+
+def _check_cases(c: _Checker, raw: dict) -> list[Case]:
     cases = []
     case_map = c.mapping(raw.get("simulation_cases"), "simulation_cases")
     if not case_map:
@@ -203,7 +218,11 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
         config_file = c.typed(spec, "config_file", str, where, required=True, default="")
         command = c.typed(spec, "command", str, where, default=DEFAULT_COMMAND)
         cases.append(Case(str(name), config_file, command))
+    return cases
 
+
+def _check_axes(c: _Checker, raw: dict, seed_sweep: str) -> tuple[str, list[Axis]]:
+    """The swept axes (a BMTool sweep, then grid parameters) and the grid mode."""
     axes = []
     if seed_sweep != "none":
         axes.append(_check_bmtool_sweep(c, raw, seed_sweep))
@@ -217,16 +236,7 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
     if grid_mode == "zip" and len({len(a.values) for a in axes}) > 1:
         c.add("grid.mode 'zip' needs the same number of values for every parameter, "
               f"got {[len(a.values) for a in axes]}")
-    if c.problems:
-        raise ConfigError(path, c.problems)
-    name = sim.get("name") or Path(output_name).name or "sweep"
-    return SweepConfig(
-        path=path, raw=raw, output_name=output_name, environment=env,
-        component_path=component_path, seed_sweep=seed_sweep,
-        parallel_submission=bool(sim.get("parallel_submission", True)),
-        use_coreneuron=bool(sim.get("use_coreneuron", False)), webhook_url=webhook,
-        submission=submission, name=str(name), slurm=slurm,
-        module_commands=list(modules), cases=cases, axes=axes, grid_mode=grid_mode)
+    return grid_mode, axes
 
 
 def _check_slurm(c: _Checker, section: dict, where: str) -> dict:

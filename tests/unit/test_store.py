@@ -92,3 +92,50 @@ def test_jobs_roundtrip_with_json_fields(tmp_path):
     assert back.spec.array_tasks == [0, 1] and back.submission.environment == {"HOME": "/h"}
     store.remove([j.token])
     assert store.jobs() == [] and store.conflicts(["o"]) == []
+
+
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE jobs (token TEXT PRIMARY KEY, job_id TEXT, backend TEXT, status TEXT,
+  submitted_at FLOAT, cmd TEXT, pwd TEXT, inputs TEXT, extra_inputs TEXT, outputs TEXT,
+  message TEXT, chain TEXT, log_output TEXT, log_error TEXT, workdir TEXT, job_name TEXT,
+  array_tasks TEXT, environment TEXT, sweep TEXT, extra TEXT, [commit] TEXT, owner TEXT);
+CREATE TABLE outputs (token TEXT, path TEXT);
+"""
+
+
+def test_a_version_1_store_is_migrated_with_its_open_jobs(tmp_path):
+    """Jobs opened by the previous release are finished by this one: the
+    environment copied into every row becomes one submission per comment."""
+    import json
+    path = tmp_path / "s.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_SCHEMA)
+    env = json.dumps({"HOME": "/h"})
+    rows = [("t1", "41", "slurm", "open", 1.0, '["sbatch", "a.sh"]', ".", "[]", "[]",
+             '["out/a"]', "msg", "[]", "slurm-%j.out", None, ".", "a.sh", None, env, None,
+             '{"user": "u"}', None, "h:1")]
+    for task in (0, 1):
+        extra = {"user": "u", "comment": "c1", "point": f"p{task}", "case": "base",
+                 "params": {"x": task}, "run": "r", "config": "s.yaml",
+                 "sweep_name": "s", "array_task": task}
+        rows.append((f"s{task}", f"50_{task}", "local", "open", 2.0,
+                     f'["sbatch", "S/p{task}/base.sh"]', ".", "[]", "[]", f'["S/p{task}/base"]',
+                     None, "[]", "S/logs/base/slurm-%A_%a.out", None, ".", "s-base", None, env,
+                     "S", json.dumps(extra), None, "h:1"))
+    conn.executemany(f"INSERT INTO jobs VALUES ({','.join('?' * 22)})", rows)
+    conn.executemany("INSERT INTO outputs VALUES (?, ?)",
+                     [("t1", "out/a"), ("s0", "S/p0/base"), ("s1", "S/p1/base")])
+    conn.commit()
+    conn.close()
+    store = JobStore(path)
+    single, *points = store.jobs()
+    assert str(single.job_id) == "41" and single.spec.message == "msg"
+    assert single.submission.environment == {"HOME": "/h"} and single.submission.user == "u"
+    assert [str(j.job_id) for j in points] == ["50_0", "50_1"]
+    assert points[0].submission is points[1].submission
+    assert points[0].submission.token == "c1" and points[1].task == 1
+    assert points[1].sweep.point == "p1" and points[1].sweep.params == {"x": 1}
+    assert store.conflicts(["S/p1/base/x"]) == [("S/p1/base/x", "S/p1/base", "50_1")]
+    assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM submissions").fetchone() == (2,)
