@@ -7,6 +7,7 @@ subclass the caller names) carrying the command and its stderr, instead of a
 """
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from collections.abc import Mapping
@@ -43,6 +44,17 @@ def run(argv: list[str], *, cwd: str | Path | None = None, input: bytes | None =
                     + (f": {stderr}" if stderr else ""),
                     argv=argv, returncode=proc.returncode, stderr=stderr)
     return proc
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with ``pid`` exists (another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def output(argv: list[str], **kwargs) -> str:

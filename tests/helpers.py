@@ -116,6 +116,25 @@ def model_dataset(path: Path) -> Dataset:
     return ds
 
 
+def example_config(changes: dict | None = None, drop=()) -> dict:
+    """The example sweep configuration with dotted keys set (``slurm.local.time``)
+    or dropped."""
+    cfg = yaml.safe_load((MODEL / "slurm_config_setup.yaml").read_text())
+    for dotted in drop:
+        *head, last = dotted.split(".")
+        node = cfg
+        for k in head:
+            node = node[k]
+        del node[last]
+    for dotted, value in (changes or {}).items():
+        *head, last = dotted.split(".")
+        node = cfg
+        for k in head:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return cfg
+
+
 def sweep_config(ds: Dataset, **sections) -> Path:
     """The example configuration with sections replaced; written (not committed)."""
     cfg = yaml.safe_load((MODEL / "slurm_config_setup.yaml").read_text())

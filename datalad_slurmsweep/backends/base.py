@@ -102,6 +102,20 @@ def combine_states(states: list[JobState]) -> JobState:
     return JobState.COMPLETED
 
 
+# The recovery token a submission carries in its Slurm comment.
+TOKEN = re.compile(r"dlss-[0-9a-f]{32}")
+
+
+@dataclass
+class CommentLookup:
+    """What a backend knows about recovery tokens: the job ids found per
+    token, and the tokens it cannot rule out (a job that may have been
+    submitted and since forgotten), which must not be dropped."""
+
+    found: dict[str, list[str]] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+
+
 _JOB_ID = re.compile(r"(\d+)(?:_(\d+))?")
 
 
@@ -228,9 +242,9 @@ class Backend(Protocol):
               ) -> dict[JobId, JobStatus]:
         """One look-up for all ``job_ids``; unknown jobs are LOST."""
 
-    def find_by_comments(self, comments: set[str]) -> dict[str, list[str]]:
-        """Job ids per comment: one look-up for all reservations an
-        interrupted run left behind."""
+    def find_by_comments(self, comments: Mapping[str, float]) -> CommentLookup:
+        """Job ids per recovery token (mapped to when it was reserved): one
+        look-up for all reservations an interrupted run left behind."""
 
     def check_resources(self, options: list[str], cwd: Path) -> None:
         """Raise SlurmError if a job with these sbatch ``options`` could never

@@ -10,12 +10,23 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from .. import process
 from ..errors import SlurmError, SlurmUnavailableError
-from .base import JobId, JobState, JobStatus, TaskStatus, assemble, base_ids
+from .base import (
+    TOKEN,
+    CommentLookup,
+    JobId,
+    JobState,
+    JobStatus,
+    TaskStatus,
+    assemble,
+    base_ids,
+)
+from .comments import with_token
 
 lgr = logging.getLogger("datalad.slurmsweep.slurm")
 
@@ -150,16 +161,15 @@ class SlurmBackend:
                comment: str | None = None) -> JobId:
         """Submit ``sbatch OPTIONS...`` and return the job id.
 
-        ``comment`` tags the job so that an interrupted schedule can find it
-        again; it is added only when the user gave no ``--comment``.
+        ``comment`` (our recovery token) is appended to the job's comment as
+        a word of its own, after the user's comment from the command line or
+        the script's ``#SBATCH`` lines, so that an interrupted submission
+        can be found again whatever the user set.
         """
         if not sbatch_argv or sbatch_argv[0] != "sbatch":
             raise SlurmError("the command must start with 'sbatch'")
-        extra = ["--parsable"]
-        if comment and not any(a == "--comment" or a.startswith("--comment=")
-                               for a in sbatch_argv):
-            extra.append(f"--comment={comment}")
-        proc = _run(["sbatch", *extra, *sbatch_argv[1:]], cwd=cwd,
+        argv = with_token(sbatch_argv, cwd, comment) if comment else list(sbatch_argv)
+        proc = _run(["sbatch", "--parsable", *argv[1:]], cwd=cwd,
                     env=dict(env) if env is not None else None)
         if proc.returncode != 0:
             raise SlurmError(proc.stderr.strip() or proc.stdout.strip()
@@ -204,17 +214,52 @@ class SlurmBackend:
             merged[j] = list(by_task.values())
         return assemble(job_ids, merged, expected_tasks, "scontrol")
 
-    def find_by_comments(self, comments: set[str]) -> dict[str, list[str]]:
-        """Job ids the controller knows, per comment in ``comments``: one call."""
+    def find_by_comments(self, comments: Mapping[str, float]) -> CommentLookup:
+        """Job ids per recovery token, from the controller and then from
+        accounting (which still knows jobs the controller purged after
+        MinJobAge). ``comments`` maps each token to when it was reserved."""
         proc = _run(["scontrol", "-o", "show", "job"])
         if proc.returncode != 0:
             raise SlurmError(f"scontrol show job failed: {proc.stderr.strip()}")
         found: dict[str, set[str]] = {}
         for line in proc.stdout.splitlines():
-            kv = dict(_KV.findall(line))
-            if kv.get("Comment") in comments:
-                found.setdefault(kv["Comment"], set()).add(kv.get("ArrayJobId") or kv["JobId"])
-        return {c: sorted(ids, key=lambda j: (len(j), j)) for c, ids in found.items()}
+            for token in set(TOKEN.findall(line)) & set(comments):
+                kv = dict(_KV.findall(line))
+                found.setdefault(token, set()).add(kv.get("ArrayJobId") or kv["JobId"])
+        missing = {t: at for t, at in comments.items() if t not in found}
+        unknown: set[str] = set()
+        if missing:
+            self._find_in_accounting(missing, found)
+            unknown = self._undecidable({t: at for t, at in missing.items() if t not in found})
+        return CommentLookup({c: sorted(ids, key=lambda j: (len(j), j))
+                              for c, ids in found.items()}, unknown)
+
+    def _find_in_accounting(self, missing: Mapping[str, float],
+                            found: dict[str, set[str]]) -> None:
+        start = time.strftime("%Y-%m-%dT%H:%M:%S",
+                              time.localtime(min(missing.values()) - 3600))
+        proc = _run(["sacct", "-X", "-n", "-P", "--delimiter=|", "-o", "JobID,Comment",
+                     "-S", start])
+        if proc.returncode != 0:
+            raise SlurmError(f"sacct failed: {proc.stderr.strip()}")
+        for line in proc.stdout.splitlines():
+            job_id, _, text = line.partition("|")
+            for token in set(TOKEN.findall(text)) & set(missing):
+                found.setdefault(token, set()).add(job_id.split("_", 1)[0])
+
+    def _undecidable(self, missing: Mapping[str, float]) -> set[str]:
+        """Tokens whose absence proves nothing: the controller forgets jobs
+        after MinJobAge, and accounting keeps comments only with
+        AccountingStoreFlags=job_comment."""
+        if not missing:
+            return set()
+        config = _run(["scontrol", "show", "config"]).stdout
+        if re.search(r"^AccountingStoreFlags\s*=.*job_comment", config, re.M | re.I):
+            return set()
+        match = re.search(r"^MinJobAge\s*=\s*(\d+)", config, re.M)
+        min_age = int(match.group(1)) if match else 300
+        now = time.time()
+        return {t for t, at in missing.items() if now - at > min_age / 2}
 
     def check_resources(self, options: list[str], cwd: Path) -> None:
         """Ask Slurm whether a job with ``options`` could run, submitting nothing."""

@@ -14,8 +14,10 @@ from datalad.ui import ui
 
 from ..backends.base import JobId
 from ..jobs.finish import finish
+from ..jobs.lock import finish_lock
 from ..jobs.model import Outcome
 from ..jobs.reconcile import reconcile
+from ..jobs.recover import missing_submissions, recover
 from ..jobs.wait import query_all, wait_for
 from ..sweep.notify import notify_completed_sweeps
 from .base import DatasetContext, as_list, guarded, open_context, refuse
@@ -72,6 +74,11 @@ class SlurmFinish(Interface):
             args=("-m", "--message"), metavar="MESSAGE",
             constraints=EnsureStr() | EnsureNone(),
             doc="a message to add to every run record written."),
+        recover=Parameter(
+            args=("--recover",), action="store_true",
+            doc="""first rebuild open jobs the job store lost (a deleted, emptied or
+            damaged .git/slurmsweep/jobs.sqlite) from its journal, asking Slurm
+            by the token in each job's comment what became of them."""),
     )
 
     _examples_ = [
@@ -88,7 +95,7 @@ class SlurmFinish(Interface):
     @eval_results
     def __call__(jobids=None, *, dataset=None, list_open_jobs=False, points=False,
                  accept_failed_jobs=False, close_failed_jobs=False, wait=False,
-                 wait_timeout=None, message=None):
+                 wait_timeout=None, message=None, recover=False):
         def body(holder: list) -> Iterator[dict]:
             given = [jobids] if isinstance(jobids, (str, int)) else jobids
             wanted = [JobId.parse(j) for j in as_list(given, "jobids")] or None
@@ -103,14 +110,16 @@ class SlurmFinish(Interface):
                 (list_open_jobs and (wait or accept_failed_jobs or close_failed_jobs
                                      or message is not None),
                  "--list-open-jobs only lists: it takes no --wait, --accept-failed-jobs, "
-                 "--close-failed-jobs or --message"))
+                 "--close-failed-jobs or --message"),
+                (list_open_jobs and recover, "--recover changes the store: not with "
+                 "--list-open-jobs"))
             ctx = open_context(dataset, "finish Slurm jobs")
             holder.append(ctx)
             if list_open_jobs:
                 yield from _list(ctx, wanted, points)
             else:
                 yield from _finish(ctx, wanted, accept_failed_jobs, close_failed_jobs,
-                                   wait, wait_timeout, message)
+                                   wait, wait_timeout, message, recover)
 
         yield from guarded(ACTION, dataset, body)
 
@@ -118,6 +127,10 @@ class SlurmFinish(Interface):
     def custom_result_renderer(res, **kwargs):
         if res.get("action") != "slurm-list":
             generic_result_renderer(res)
+            return
+        if res.get("reservation"):
+            ui.message(f"{'(submitting)':<12} {res['state']:<13} {res['submitted']}  "
+                       f"{', '.join(res.get('outputs') or [])}")
             return
         if res.get("sweep") and "counts" in res:
             counts = ", ".join(f"{n} {s}" for s, n in res["counts"].items())
@@ -139,40 +152,78 @@ def _when(timestamp: float) -> str:
 
 
 def _open_jobs(ctx: DatasetContext, wanted: list[JobId] | None) -> Iterator[dict | list]:
-    """Result records for ids that are not open, then the open jobs asked for."""
-    jobs = ctx.store.jobs(status="open", job_ids=wanted)
-    known = {j.job_id for j in jobs}
-    for job_id in wanted or []:
-        if job_id not in known:
-            yield ctx.result(ACTION, "impossible",
-                             f"job {job_id} is not an open job of this dataset",
-                             slurm_job_id=str(job_id))
+    """Result records for ids that are not open, then the open jobs asked
+    for. An array's id (``123``) names all of its open tasks."""
+    jobs = ctx.store.jobs(status="open")
+    if wanted is not None:
+        asked = set(wanted)
+        jobs = [j for j in jobs if j.job_id in asked or JobId(j.job_id.base) in asked]
+        found = {j.job_id for j in jobs} | {JobId(j.job_id.base) for j in jobs}
+        for job_id in wanted:
+            if job_id not in found:
+                yield ctx.result(ACTION, "impossible",
+                                 f"job {job_id} is not an open job of this dataset",
+                                 slurm_job_id=str(job_id))
     if not jobs and not wanted:
         yield ctx.result(ACTION, "notneeded", "no open jobs")
     yield jobs
 
 
+def _lost_store(ctx: DatasetContext) -> Iterator[dict]:
+    lost = missing_submissions(ctx.store)
+    if lost:
+        yield ctx.result(ACTION, "impossible", f"the job store lacks {len(lost)} submission(s) "
+                         "its journal holds (was .git/slurmsweep/jobs.sqlite deleted, emptied "
+                         "or damaged?); rebuild them with: datalad slurm-finish --recover")
+
+
 def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool,
             close_failed: bool, wait: bool, wait_timeout: float | None,
-            message: str | None) -> Iterator[dict]:
-    for outcome in reconcile(ctx.root, ctx.store, ctx.backend):
-        yield _outcome_result(ctx, outcome)
-    *results, jobs = _open_jobs(ctx, wanted)
-    yield from results
-    if not jobs:
-        return
-    statuses = (wait_for(ctx.backend, jobs, wait_timeout or 86400.0) if wait
-                else query_all(ctx.backend, jobs))
-    for outcome in finish(ctx.root, ctx.store, ctx.backend(jobs[0].backend), jobs, statuses,
-                          dsid=ctx.ds.id, use_annex=ctx.use_annex,
-                          accept_failed=accept_failed, close_failed=close_failed,
-                          messages=[message] if message else None):
-        yield _outcome_result(ctx, outcome)
+            message: str | None, recover_jobs: bool = False) -> Iterator[dict]:
+    lock = ctx.ds.repo.dot_git
+
+    def settle() -> Iterator[dict]:
+        if recover_jobs:
+            for outcome in recover(ctx.root, ctx.store, ctx.backend):
+                yield _outcome_result(ctx, outcome)
+        for outcome in reconcile(ctx.root, ctx.store, ctx.backend, drop_unknown=close_failed):
+            yield _outcome_result(ctx, outcome)
+        yield from _lost_store(ctx)
+
+    if wait:
+        # Waiting holds no lock: another finish may commit some of these
+        # jobs meanwhile, and the locked pass below sees what is left.
+        with finish_lock(lock, "slurm-finish"):
+            yield from settle()
+        *_, jobs = _open_jobs(ctx, wanted)
+        if jobs:
+            wait_for(ctx.backend, jobs, wait_timeout or 86400.0)
+    with finish_lock(lock, "slurm-finish"):
+        if not wait:
+            yield from settle()
+        *results, jobs = _open_jobs(ctx, wanted)
+        yield from results
+        if not jobs:
+            return
+        statuses = query_all(ctx.backend, jobs)
+        for outcome in finish(ctx.root, ctx.store, ctx.backend(jobs[0].backend), jobs,
+                              statuses, dsid=ctx.ds.id, use_annex=ctx.use_annex,
+                              accept_failed=accept_failed, close_failed=close_failed,
+                              named=set(wanted or ()),
+                              messages=[message] if message else None):
+            yield _outcome_result(ctx, outcome)
     notify_completed_sweeps(ctx.root, ctx.store, ctx.ds.config, jobs, statuses)
 
 
 def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> Iterator[dict]:
     """One line per single job; one per sweep with counts per state."""
+    yield from _lost_store(ctx)
+    if wanted is None:
+        for job in ctx.store.jobs(status="submitting"):
+            yield ctx.result("slurm-list", "ok", "SUBMITTING", slurm_job_id="(none yet)",
+                             state="SUBMITTING", submitted=_when(job.submitted_at),
+                             outputs=job.outputs, sweep=job.sweep.root if job.sweep else None,
+                             reservation=True)
     *results, jobs = _open_jobs(ctx, wanted)
     yield from results
     if not jobs:

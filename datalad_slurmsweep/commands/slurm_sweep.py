@@ -12,6 +12,7 @@ from datalad.support.param import Parameter
 
 from ..backends.base import Backend
 from ..errors import ConfigError, SlurmError, UsageError
+from ..jobs.lock import finish_lock
 from ..jobs.reconcile import reconcile
 from ..sweep import notify
 from ..sweep.config import SweepConfig, load_config
@@ -127,7 +128,9 @@ def _sweep(ctx: DatasetContext, config: Path, *, check: bool, dry_run: bool,
     if not (check or dry_run):
         # Jobs an interrupted run submitted are adopted before deciding
         # what is left to submit.
-        for outcome in reconcile(ctx.root, ctx.store, ctx.backend):
+        with finish_lock(ctx.ds.repo.dot_git, "slurm-sweep"):
+            outcomes = list(reconcile(ctx.root, ctx.store, ctx.backend))
+        for outcome in outcomes:
             job_id = outcome.job.job_id
             yield ctx.result(ACTION, outcome.status, outcome.message,
                              slurm_job_id=str(job_id) if job_id is not None else None)

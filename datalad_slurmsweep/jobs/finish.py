@@ -18,10 +18,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..backends.base import Backend, JobState, JobStatus
+from ..backends.base import Backend, JobId, JobState, JobStatus
 from ..crashpoints import crashpoint
-from ..provenance.commits import PlannedCommit, build_commits
-from ..provenance.git import advance, head_state
+from ..provenance.commits import PlannedCommit
+from ..provenance.committing import commit_plans
 from ..provenance.record import format_record
 from .model import Job, Outcome
 from .recording import (
@@ -42,7 +42,7 @@ def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
         return Outcome(job, "impossible", f"job {job.job_id} is still {state.value}{detail}",
                        state=state)
     if close_failed:
-        return Outcome(job, "ok", f"closed failed job {job.job_id} ({state.value}{detail}) "
+        return Outcome(job, "ok", f"closed job {job.job_id} ({state.value}{detail}) "
                        "without committing; its files are left in place", state=state)
     hint = ("Slurm no longer knows this job, so nothing says it is complete; "
             "inspect its files and use --close-failed-jobs to forget it"
@@ -56,20 +56,28 @@ def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
 def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
            statuses: dict, *, dsid: str | None, use_annex: bool,
            accept_failed: bool = False, close_failed: bool = False,
+           named: set[JobId] | None = None,
            messages: list[str] | None = None) -> Iterator[Outcome]:
-    """Commit finished jobs, close or report failed ones, report the rest."""
+    """Commit finished jobs, close or report failed ones, report the rest.
+
+    With ``close_failed``, jobs the user ``named`` are closed whatever their
+    end state (a completed job whose outputs cannot be committed, say);
+    unnamed ones only when they did not complete."""
+    named = named or set()
     to_commit: list[tuple[Job, JobStatus]] = []
     to_close: list[Job] = []
     for job in jobs:
         status = statuses[job.job_id]
         state = status.state
-        if not state.is_active and (
+        closing = close_failed and not state.is_active and (
+            not state.is_success or job.job_id in named or JobId(job.job_id.base) in named)
+        if not state.is_active and not closing and (
                 state.is_success or (accept_failed and state is not JobState.LOST)):
             to_commit.append((job, status))
             continue
-        if not state.is_active and close_failed:
+        if closing:
             to_close.append(job)
-        yield _unfinished(job, status, close_failed)
+        yield _unfinished(job, status, closing)
     store.remove([j.token for j in to_close])
     if to_commit:
         yield from _commit(ds_root, store, backend, to_commit, dsid=dsid,
@@ -117,15 +125,26 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
             items: list[tuple[Job, JobStatus]], *, dsid: str | None, use_annex: bool,
             messages: list[str] | None) -> Iterator[Outcome]:
     planned, keys = _plan(ds_root, items, dsid, tool_versions(backend), messages)
-    ref, head = head_state(ds_root)
-    shas = build_commits(ds_root, planned, head, use_annex)
-    crashpoint("built")
-    store.mark_committing({token: shas[key] for token, key in keys.items()})
-    crashpoint("marked")
-    advance(ds_root, ref, shas[planned[-1].key], head)
+
+    def note(shas: dict[str, str]) -> None:
+        crashpoint("built")
+        store.mark_committing({token: shas[key] for token, key in keys.items()
+                               if key in shas})
+        crashpoint("marked")
+
+    result = commit_plans(ds_root, planned, use_annex, before_move=note)
     crashpoint("advanced")
-    store.remove([job.token for job, _ in items])
+    done = [(job, status) for job, status in items if keys[job.token] in result.shas]
+    store.remove([job.token for job, _ in done])
     for job, status in items:
+        key = keys[job.token]
+        if key in result.failed:
+            yield Outcome(job, "error", f"job {job.job_id} ({status.state.value}) was not "
+                          f"committed, its files could not be staged: {result.failed[key]}. "
+                          "It stays open; fix or move the paths named, then run "
+                          "slurm-finish again (or --close-failed-jobs to forget it)",
+                          state=status.state)
+            continue
         yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
                       + (f" of sweep {job.sweep.root}" if job.sweep else ""),
-                      state=status.state, commit=shas[keys[job.token]])
+                      state=status.state, commit=result.shas[key])

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..backends.base import JobId, JobState
 from ..backends.sbatch import LogSpec
+from ..provenance.redact import redact_argv, redact_text
 
 
 def new_token() -> str:
@@ -72,8 +73,12 @@ class JobSpec:
     sweep: SweepMember | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The spec as stored on disk: secrets in the command line and the
+        message redacted (the raw command is used only in memory, to submit)."""
         data = asdict(self)
         data["sweep"] = self.sweep.to_json() if self.sweep else None
+        data["sbatch_argv"] = redact_argv(self.sbatch_argv)
+        data["message"] = redact_text(self.message) if self.message else self.message
         return data
 
     @classmethod

@@ -8,6 +8,7 @@ known before submission.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 from pathlib import Path
@@ -16,8 +17,11 @@ from ..backends.sbatch import effective_options, log_spec, parse_array_spec, par
 from ..errors import OutputConflictError, PathOutsideDatasetError, ScheduleError
 from ..provenance.git import dirty_paths
 from ..provenance.paths import to_dataset_relative
+from ..provenance.redact import secret_findings
 from .model import JobSpec, SweepMember, current_user
 from .store import JobStore
+
+lgr = logging.getLogger("datalad.slurmsweep.schedule")
 
 
 def _rel(path: str, ds_root: Path, base: Path, what: str) -> str:
@@ -32,6 +36,30 @@ def _check_argv(sbatch_argv: list[str]) -> None:
         raise ScheduleError(
             "the command must be an sbatch call, e.g. 'sbatch job.sh' "
             f"(got {shlex.join(list(sbatch_argv)) or 'nothing'})")
+    if sbatch_argv[0] != "sbatch":
+        # The record must replay on another machine: the sbatch on PATH.
+        raise ScheduleError(f"give the command as plain 'sbatch' (the one on PATH), not "
+                            f"{sbatch_argv[0]!r}")
+
+
+def uncommittable(ds_root: Path, path: str) -> str | None:
+    """Why git could never commit ``path`` (dataset-relative), or None."""
+    parts = path.split("/")
+    if ".git" in parts:
+        return "it lies inside .git, which git never commits"
+    if any(c in path for c in "\n\r") or any(ord(c) < 32 for c in path):
+        return "its name holds a control character (a newline, say)"
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8"
+    probe = Path(ds_root)
+    for part in parts[:-1]:
+        probe = probe / part
+        if probe.is_symlink():
+            return (f"it lies beyond the symbolic link {probe.relative_to(ds_root)}; "
+                    "declare the path the link points to")
+    return None
 
 
 def _paths(ds_root: Path, base: Path, outputs, inputs, extra_inputs):
@@ -44,6 +72,10 @@ def _paths(ds_root: Path, base: Path, outputs, inputs, extra_inputs):
         raise ScheduleError(
             "the dataset root cannot be an output: declare the files or "
             "directories the job writes")
+    for path in out:
+        reason = uncommittable(ds_root, path)
+        if reason:
+            raise ScheduleError(f"output {path!r} could never be committed: {reason}")
     ins = sorted({_rel(p, ds_root, base, "input") for p in inputs})
     extra_ins = sorted({_rel(p, ds_root, base, "input") for p in extra_inputs})
     for path in ins + extra_ins:
@@ -76,6 +108,10 @@ def prepare(ds_root: Path, sbatch_argv: list[str], *, outputs: list[str],
             raise ScheduleError(f"batch script {script_path} does not exist")
         script_text = script_path.read_text(errors="replace")
         tracked = [script_rel] + tracked
+        for line, what in secret_findings(script_text):
+            lgr.warning("%s line %d holds %s: the script is committed, so the secret is in "
+                        "history; pass secrets through the environment (it is redacted)",
+                        script_path, line, what)
     # A replay restores (and commits) its inputs after validation.
     dirty = dirty_paths(ds_root, tracked) if check_dirty else []
     if dirty:
@@ -83,7 +119,8 @@ def prepare(ds_root: Path, sbatch_argv: list[str], *, outputs: list[str],
             "the batch script or inputs have uncommitted changes, so no record "
             f"could reproduce the job: {', '.join(sorted(dirty))}; save them "
             "first (datalad save)")
-    options = effective_options(call, script_text)
+    options = effective_options(call, script_text,
+                                source=str(script_path) if script_text is not None else None)
     logs = log_spec(options, call.script, pwd)
     tasks = parse_array_spec(options["array"]) if options.get("array") else None
     for pattern in logs.patterns():

@@ -20,7 +20,7 @@ from ..backends.sbatch import expand_log_pattern
 from ..errors import SlurmsweepError
 from ..provenance.paths import pwd_relative
 from ..provenance.record import RECORD_VERSION, format_record
-from ..provenance.redact import redact_tree
+from ..provenance.redact import redact_argv, redact_tree
 from .model import Job
 
 
@@ -79,9 +79,10 @@ def build_record(job: Job, status: JobStatus, dsid: str | None,
                  versions: dict, slurm_outputs: list[str]) -> dict:
     spec = job.spec
     job_id: int | str = int(job.job_id.base) if job.job_id.task is None else str(job.job_id)
+    argv = redact_argv(spec.sbatch_argv)
     return {
-        "cmd": shlex.join(spec.sbatch_argv),
-        "sbatch_argv": spec.sbatch_argv,
+        "cmd": shlex.join(argv),
+        "sbatch_argv": argv,
         "chain": spec.chain,
         "commit_id": None,
         "dsid": dsid,
@@ -110,7 +111,7 @@ def write_env_file(ds_root: Path, job: Job, status: JobStatus, path: str) -> Non
         "environment": job.submission.environment,
         "slurm": {"source": status.source, "state": status.state.value,
                   "tasks": [t.as_record() for t in status.tasks]},
-        "sbatch_argv": job.spec.sbatch_argv,
+        "sbatch_argv": redact_argv(job.spec.sbatch_argv),
         "pwd": job.spec.pwd,
     }
     target = ds_root / path

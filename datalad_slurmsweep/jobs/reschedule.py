@@ -7,16 +7,19 @@ they changed since.
 """
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..backends.base import Backend
 from ..errors import PathOutsideDatasetError, RecordError, RescheduleError
-from ..provenance.commits import PlannedCommit, build_commits
-from ..provenance.git import advance, changed_since, git, head_state, messages, resolve_commit
+from ..provenance.commits import PlannedCommit
+from ..provenance.committing import commit_plans
+from ..provenance.git import changed_since, dirty_paths, git, messages, resolve_commit
 from ..provenance.paths import normalise_recorded
 from ..provenance.record import ParsedRecord, parse_record
+from ..provenance.redact import REDACTED
 from .model import Job, JobSpec, SweepMember
 from .prepare import check_conflicts, prepare
 from .store import JobStore
@@ -103,14 +106,19 @@ def restore_inputs(root: Path, commit: str, paths: list[str], use_annex: bool) -
     replayed jobs run on committed inputs. None if nothing had changed."""
     if not changed_since(root, commit, paths):
         return None
+    dirty = dirty_paths(root, paths)
+    if dirty:
+        raise RescheduleError(
+            f"replaying {commit[:10]} would overwrite uncommitted changes to "
+            f"{', '.join(sorted(dirty)[:5])}; save (datalad save) or discard them first")
     git(root, "checkout", commit, "--", *paths)
-    ref, head = head_state(root)
-    shas = build_commits(root, [PlannedCommit(
+    result = commit_plans(root, [PlannedCommit(
         "restore", paths,
         f"[DATALAD SLURM SWEEP] restore the inputs of {commit[:10]} to replay it\n")],
-        head, use_annex)
-    advance(root, ref, shas["restore"], head)
-    return shas["restore"]
+        use_annex)
+    if result.failed:
+        raise RescheduleError(f"the restored inputs could not be staged: {result.failed['restore']}")
+    return result.shas["restore"]
 
 
 def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed: bool,
@@ -135,6 +143,11 @@ def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed
 def _single_replay(root: Path, store: JobStore, run: RecordedRun,
                    message: str | None) -> Replay:
     rec = run.parsed
+    if any(REDACTED in word for word in rec.argv):
+        raise RescheduleError(
+            f"commit {run.commit[:10]}: the recorded sbatch command held a secret, which "
+            f"the record keeps only as {REDACTED} ({shlex.join(rec.argv)}); submit it "
+            "again with slurm-schedule, passing the secret through the environment")
     spec = prepare(
         root, rec.argv, pwd=rec.record.get("pwd") or ".",
         outputs=run.ds_relative(rec.declared_outputs),

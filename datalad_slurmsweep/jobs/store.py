@@ -26,13 +26,17 @@ of N concurrent schedules of the same output exactly one succeeds.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..backends.base import JobId
-from ..errors import OutputConflictError, StoreError
+from ..errors import OutputConflictError, SlurmsweepError, StoreError
 from ..provenance.paths import ancestors_and_self
+from ..provenance.redact import redact_argv
+from .journal import Journal
 from .model import Job, JobSpec, Submission
 
 SCHEMA_VERSION = 2
@@ -46,7 +50,7 @@ _JOB_COLUMNS = ("token", "submission", "backend", "job_id", "task", "status", "s
 
 def _submission_row(sub: Submission) -> list:
     return [sub.token, sub.backend, str(sub.job_id) if sub.job_id else None,
-            json.dumps(sub.argv), sub.pwd, json.dumps(sub.environment), sub.user,
+            json.dumps(redact_argv(sub.argv)), sub.pwd, json.dumps(sub.environment), sub.user,
             sub.owner, sub.submitted_at, sub.block]
 
 
@@ -56,22 +60,50 @@ def _job_row(job: Job) -> list:
             job.sweep.root if job.sweep else None, json.dumps(job.spec.to_json()), job.commit]
 
 
+@contextmanager
+def _store_errors(path: Path, timeout: float) -> Iterator[None]:
+    """SQLite's errors as StoreErrors that say what to do."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise StoreError(
+            f"the job store {path} already tracks a job with this id ({exc}): was "
+            "the scheduler's (or the local backend's) state reset? Finish or close the "
+            "older job first") from None
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreError(
+                f"the job store {path} stayed locked by another datalad-slurmsweep "
+                f"command for {timeout:.0f} s; run again once it has ended "
+                "(the store and its open jobs are intact)") from None
+        raise StoreError(f"the job store {path} cannot be used: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"the job store {path} is damaged ({exc}); its open jobs can be "
+            "rebuilt from Slurm with: datalad slurm-finish --recover") from None
+
+
 class JobStore:
     """Open jobs of one dataset."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, timeout: float = 60.0):
         self.path = Path(path)
+        self.journal = Journal(self.path.parent / "journal")
+        self.timeout = timeout
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        except OSError as exc:
+            raise StoreError(f"cannot create the job store's directory {self.path.parent}: "
+                             f"{exc.strerror}") from None
+        for target in (self.path, self.path.parent):
+            if target.exists() and not os.access(target, os.W_OK):
+                raise StoreError(f"the job store {self.path} is read-only ({target} is not "
+                                 "writable); nothing was done. Make it writable again")
+        with _store_errors(self.path, self.timeout):
+            self.conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._ensure_schema()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"the job store {self.path} is unreadable ({exc}); move it away "
-                "to start with an empty store (open jobs in it are then "
-                "forgotten)") from exc
 
     @classmethod
     def for_dataset(cls, dot_git: Path) -> JobStore:
@@ -126,20 +158,17 @@ class JobStore:
         self.conn.executemany("INSERT INTO outputs (token, path) VALUES (?, ?)",
                               [(j.token, p) for j in jobs for p in j.outputs])
 
-    class _Tx:
-        def __init__(self, conn: sqlite3.Connection):
-            self.conn = conn
-
-        def __enter__(self) -> sqlite3.Connection:
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it or none of it."""
+        with _store_errors(self.path, self.timeout):
             self.conn.execute("BEGIN IMMEDIATE")
-            return self.conn
-
-        def __exit__(self, exc_type, exc, tb):
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
-            return False
-
-    def transaction(self) -> _Tx:
-        return self._Tx(self.conn)
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
 
     def conflicts(self, outputs: list[str]) -> list[tuple[str, str, str | None]]:
         """(new path, open job's path, open job's id) for every overlap."""
@@ -162,13 +191,30 @@ class JobStore:
         self.reserve_many([job])
 
     def reserve_many(self, jobs: list[Job]) -> None:
-        """Reserve several jobs at once, all or none."""
+        """Reserve several jobs at once, all or none. The journal gets its
+        copy inside the same write lock, so a reader holding the lock never
+        sees a journal entry whose reservation is still being written."""
         with self.transaction():
-            for job in jobs:
-                clashes = self.conflicts(job.outputs)
-                if clashes:
-                    raise OutputConflictError(clashes)
-                self._insert([job])
+            tokens = {j.submission.token for j in jobs} - self.submission_tokens()
+            self.journal.write([j for j in jobs if j.submission.token in tokens])
+            try:
+                for job in jobs:
+                    clashes = self.conflicts(job.outputs)
+                    if clashes:
+                        raise OutputConflictError(clashes)
+                    self._insert([job])
+            except BaseException:
+                self.journal.remove(tokens)
+                raise
+
+    def lost_submissions(self) -> set[str]:
+        """Journalled submissions the store does not hold: a sign that the
+        store file was deleted, emptied or damaged."""
+        with self.transaction():
+            return self.journal.tokens() - self.submission_tokens()
+
+    def submission_tokens(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT token FROM submissions")}
 
     def mark_submitted(self, submission: Submission, jobs: list[Job], base: JobId) -> None:
         """Record the job id sbatch gave ``submission`` for all its jobs."""
@@ -203,8 +249,12 @@ class JobStore:
                 marks = ",".join("?" * len(chunk))
                 self.conn.execute(f"DELETE FROM outputs WHERE token IN ({marks})", chunk)
                 self.conn.execute(f"DELETE FROM jobs WHERE token IN ({marks})", chunk)
+            gone = {r[0] for r in self.conn.execute(
+                "SELECT token FROM submissions WHERE token NOT IN "
+                "(SELECT DISTINCT submission FROM jobs)")}
             self.conn.execute("DELETE FROM submissions WHERE token NOT IN "
                               "(SELECT DISTINCT submission FROM jobs)")
+        self.journal.remove(gone)
 
     def _submissions(self) -> dict[str, Submission]:
         cursor = self.conn.execute(
@@ -212,10 +262,15 @@ class JobStore:
         found = {}
         for row in cursor:
             data = dict(zip(_SUBMISSION_COLUMNS, row, strict=True))
-            data["argv"] = json.loads(data["argv"])
-            data["environment"] = json.loads(data["environment"])
-            data["job_id"] = JobId.parse(data["job_id"]) if data["job_id"] else None
-            found[data["token"]] = Submission(**data)
+            try:
+                data["argv"] = json.loads(data["argv"])
+                data["environment"] = json.loads(data["environment"])
+                data["job_id"] = JobId.parse(data["job_id"]) if data["job_id"] else None
+                found[data["token"]] = Submission(**data)
+            except (ValueError, TypeError, SlurmsweepError) as exc:
+                raise StoreError(f"the job store {self.path} holds a damaged submission "
+                                 f"({data.get('token')}: {exc!r}); rebuild the open jobs "
+                                 "with: datalad slurm-finish --recover") from None
         return found
 
     def jobs(self, status: str | None = None, job_ids: list[JobId] | None = None,
@@ -242,12 +297,19 @@ class JobStore:
             data = dict(zip(_JOB_COLUMNS, row, strict=True))
             if wanted is not None and data["job_id"] not in wanted:
                 continue
-            found.append(Job(
-                spec=JobSpec.from_json(json.loads(data["spec"])),
-                submission=submissions[data["submission"]], token=data["token"],
-                task=data["task"], status=data["status"], commit=data["commit"],
-                job_id=JobId.parse(data["job_id"]) if data["job_id"] else None))
+            found.append(self._job(data, submissions))
         return found
+
+    def _job(self, data: dict, submissions: dict[str, Submission]) -> Job:
+        try:
+            return Job(spec=JobSpec.from_json(json.loads(data["spec"])),
+                       submission=submissions[data["submission"]], token=data["token"],
+                       task=data["task"], status=data["status"], commit=data["commit"],
+                       job_id=JobId.parse(data["job_id"]) if data["job_id"] else None)
+        except (ValueError, TypeError, KeyError, SlurmsweepError) as exc:
+            raise StoreError(f"the job store {self.path} holds a damaged row (job "
+                             f"{data.get('job_id') or data.get('token')}: {exc!r}); rebuild "
+                             "the open jobs with: datalad slurm-finish --recover") from None
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self.jobs())

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..process import pid_alive
 from .git import git, literal
 from .paths import ancestors_and_self
 
 _CHUNK = 2000
+Env = Mapping[str, str] | None
+BUILD_REF_PREFIX = "refs/slurmsweep/build-"
 
 
 @dataclass
@@ -57,11 +60,12 @@ def _under(path: str, roots: set[str]) -> bool:
     return any(a in roots for a in ancestors_and_self(path))
 
 
-def _annex_pointers(repo: Path, shas: set[str]) -> set[str]:
+def _annex_pointers(repo: Path, shas: set[str], env: Env = None) -> set[str]:
     """Which blobs are git-annex pointers (the index entries of unlocked
     annexed files), read in one ``git cat-file --batch``."""
     order = sorted(shas)
-    out = git(repo, "cat-file", "--batch", input="".join(s + "\n" for s in order).encode())
+    out = git(repo, "cat-file", "--batch", input="".join(s + "\n" for s in order).encode(),
+              env=env)
     found, pos = set(), 0
     for sha in order:
         header_end = out.index(b"\n", pos)
@@ -73,7 +77,7 @@ def _annex_pointers(repo: Path, shas: set[str]) -> set[str]:
     return found
 
 
-def stage(repo: Path, paths: list[str], use_annex: bool) -> None:
+def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None) -> None:
     """Stage exactly ``paths``: additions, changes and deletions.
 
     Files are named one by one on standard input, never as pathspecs: given
@@ -83,15 +87,17 @@ def stage(repo: Path, paths: list[str], use_annex: bool) -> None:
     ``git annex add`` (which applies annex.largefiles); files the index holds
     as regular files (in git, or unlocked in the annex) go through
     ``git update-index``, whose clean filter keeps each where it was.
+    ``env`` names the index (``GIT_INDEX_FILE``) to stage into. File names
+    travel as bytes (``os.fsencode``), so names that are not UTF-8 survive.
     """
     roots = set(paths)
-    indexed = {p: e for p, e in _entries(repo, ["ls-files", "-s"], paths).items()
+    indexed = {p: e for p, e in entries(repo, ["ls-files", "-s"], paths, env).items()
                if _under(p, roots)}
     files = _files_under(repo, [p for p in paths if os.path.lexists(repo / p)])
     in_git = {f for f in files if f in indexed and indexed[f][0] != "120000"}
     unlocked: list[str] = []
     if use_annex and in_git:
-        pointers = _annex_pointers(repo, {indexed[f][1] for f in in_git})
+        pointers = _annex_pointers(repo, {indexed[f][1] for f in in_git}, env)
         unlocked = [f for f in files if f in in_git and indexed[f][1] in pointers]
         in_git.difference_update(unlocked)
     to_git = [f for f in files if f in in_git]
@@ -100,19 +106,19 @@ def stage(repo: Path, paths: list[str], use_annex: bool) -> None:
     # Batch mode does not restage a modified unlocked file; named on the
     # command line, git annex add does, and locks it as datalad save would.
     for chunk in _chunks(unlocked):
-        git(repo, "annex", "add", "--quiet", "--", *chunk)
+        git(repo, "annex", "add", "--quiet", "--", *chunk, env=env)
     if to_annex and use_annex:
         git(repo, "annex", "add", "--batch", "--quiet",
-            input="".join(f + "\n" for f in to_annex).encode())
+            input=b"".join(os.fsencode(f) + b"\n" for f in to_annex), env=env)
     elif to_annex:
         to_git += to_annex
     if to_git:
         git(repo, "update-index", "--add", "-z", "--stdin",
-            input=b"".join(f.encode() + b"\0" for f in to_git))
+            input=b"".join(os.fsencode(f) + b"\0" for f in to_git), env=env)
     gone = [p for p in indexed if not os.path.lexists(repo / p)]
     if gone:
         git(repo, "update-index", "--force-remove", "-z", "--stdin",
-            input=b"".join(p.encode() + b"\0" for p in gone))
+            input=b"".join(os.fsencode(p) + b"\0" for p in gone), env=env)
 
 
 def covering(paths: list[str], limit: int = 64) -> list[str]:
@@ -131,13 +137,14 @@ def covering(paths: list[str], limit: int = 64) -> list[str]:
     return [p for p in current if not any(p.startswith(q + "/") for q in current if q != p)]
 
 
-def _entries(repo: Path, args: list[str], paths: list[str]) -> dict[str, tuple[str, str]]:
+def entries(repo: Path, args: list[str], paths: list[str],
+            env: Env = None) -> dict[str, tuple[str, str]]:
     """path -> (mode, sha) from ``ls-files -s`` or ``ls-tree -r``, for the
     entries at or below ``covering(paths)``: a superset, filtered later."""
     found: dict[str, tuple[str, str]] = {}
     for chunk in _chunks(covering(paths)):
         spec = [] if chunk == ["."] else ["--", *literal(chunk)]
-        out = git(repo, *args, "-z", *spec)
+        out = git(repo, *args, "-z", *spec, env=env)
         for item in out.split(b"\0"):
             if not item:
                 continue
@@ -147,7 +154,7 @@ def _entries(repo: Path, args: list[str], paths: list[str]) -> dict[str, tuple[s
                 mode, sha = words[0], words[1]
             else:  # mode type sha
                 mode, sha = words[0], words[2]
-            found[path.decode()] = (mode, sha)
+            found[os.fsdecode(path)] = (mode, sha)
     return found
 
 
@@ -173,22 +180,22 @@ def _assign(planned: list[PlannedCommit], paths: set[str]) -> dict[int, list[str
     return owner
 
 
-def build_commits(repo: Path, planned: list[PlannedCommit], parent: str,
-                  use_annex: bool) -> dict[str, str]:
-    """Stage all planned paths and write one commit per plan, chained on
-    ``parent``. Returns key -> commit sha; no branch is moved yet."""
+def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
+                  staged: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """One commit per plan, chained on ``parent``, holding the ``staged``
+    entries (path -> (mode, sha)) of the plan's paths; one ``git
+    fast-import``. Returns key -> commit sha; no branch is moved."""
     all_paths = sorted({p for plan in planned for p in plan.paths})
-    stage(repo, all_paths, use_annex)
-    staged = _entries(repo, ["ls-files", "-s"], all_paths)
-    committed = _entries(repo, ["ls-tree", "-r", "--full-tree", parent], all_paths)
+    committed = entries(repo, ["ls-tree", "-r", "--full-tree", parent], all_paths)
     ident = {
         kind: git(repo, "var", f"GIT_{kind.upper()}_IDENT").decode().strip()
         for kind in ("author", "committer")}
-    owner = _assign(planned, set(staged) | set(committed))
-    ref = f"refs/slurmsweep/build-{os.getpid()}"
+    roots = set(all_paths)
+    owner = _assign(planned, {p for p in set(staged) | set(committed) if _under(p, roots)})
+    ref = f"{BUILD_REF_PREFIX}{os.getpid()}"
     stream: list[bytes] = []
     for mark, plan in enumerate(planned, start=1):
-        msg = plan.message.encode()
+        msg = plan.message.encode(errors="backslashreplace")
         stream.append(f"commit {ref}\nmark :{mark}\n"
                       f"author {ident['author']}\ncommitter {ident['committer']}\n"
                       f"data {len(msg)}\n".encode() + msg + b"\n")
@@ -196,10 +203,11 @@ def build_commits(repo: Path, planned: list[PlannedCommit], parent: str,
                       else f"from :{mark - 1}\n".encode())
         for path in owner.get(mark - 1, ()):
             if path not in staged:
-                stream.append(f"D {_quote_path(path)}\n".encode())
+                stream.append(b"D " + os.fsencode(_quote_path(path)) + b"\n")
             elif committed.get(path) != staged[path]:
                 mode, sha = staged[path]
-                stream.append(f"M {mode} {sha} {_quote_path(path)}\n".encode())
+                stream.append(f"M {mode} {sha} ".encode() + os.fsencode(_quote_path(path))
+                              + b"\n")
         stream.append(b"\n")
     stream.append(b"done\n")
     with tempfile.NamedTemporaryFile(prefix="slurmsweep-marks-", delete=False) as marks:
@@ -212,3 +220,18 @@ def build_commits(repo: Path, planned: list[PlannedCommit], parent: str,
         os.unlink(marks_path)
         git(repo, "update-ref", "-d", ref, check=False)
     return {plan.key: shas[f":{i}"] for i, plan in enumerate(planned, start=1)}
+
+
+def remove_stale_build_refs(repo: Path) -> None:
+    """Drop the temporary refs of builds whose process died (kill -9 during
+    ``git fast-import``), so ``git log --all`` does not show their commits."""
+    out = git(repo, "for-each-ref", "--format=%(refname)", "refs/slurmsweep/",
+              check=False).decode()
+    for ref in out.split():
+        if not ref.startswith(BUILD_REF_PREFIX):
+            continue
+        pid = ref.rpartition("-")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            git(repo, "update-ref", "-d", ref, check=False)
+
+

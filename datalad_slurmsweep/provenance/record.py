@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RecordError
+from .redact import redact_text
 
 SUBJECT_TAG = "[DATALAD SLURM RUN]"
 BEGIN = "=== Do not change lines below ==="
@@ -21,7 +22,7 @@ END = "^^^ Do not change lines above ^^^"
 RECORD_VERSION = 1
 
 _RECORD = re.compile(
-    r"^\[DATALAD SLURM RUN\] (?P<subject>[^\n]*)\n(?P<body>.*?)"
+    r"^\[DATALAD SLURM RUN\] (?P<subject>[^\n]*)\n(?P<body>.*?)(?<=\n)"
     + re.escape(BEGIN) + r"\n(?P<json>.*)\n" + re.escape(END),
     re.DOTALL)
 _SUBJECT = re.compile(r"Slurm job (?P<id>\S+): (?P<state>.+)$")
@@ -36,11 +37,18 @@ def format_record(record: dict[str, Any], messages: list[str] | None = None) -> 
     subject = f"{SUBJECT_TAG} Slurm job {record['slurm_job_id']}: {state_word(record['state'])}"
     parts = [subject, ""]
     for msg in messages or []:
-        parts.extend([msg.strip(), ""])
+        parts.extend([_defuse(redact_text(msg.strip())), ""])
     parts.append(BEGIN)
     parts.append(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False))
     parts.append(END)
     return "\n".join(parts) + "\n"
+
+
+def _defuse(message: str) -> str:
+    """A user's message may not hold our marker lines: the record after it
+    would no longer parse. Such a line gets a leading ``> ``."""
+    return "\n".join(f"> {line}" if line.strip() in (BEGIN, END) or BEGIN in line
+                     or END in line else line for line in message.split("\n"))
 
 
 @dataclass

@@ -12,12 +12,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, OutputConflictError
+from ..errors import ConfigError, GitError, OutputConflictError
 from ..jobs.store import JobStore
-from ..provenance.commits import PlannedCommit, build_commits
-from ..provenance.git import advance, head_state, messages
+from ..provenance.commits import PlannedCommit
+from ..provenance.committing import commit_plans
+from ..provenance.git import messages
 from ..provenance.paths import to_dataset_relative
 from ..provenance.record import parse_record
+from ..provenance.redact import redact_tree
 from .clones import edited_files, write_clone, write_snapshot
 from .config import SweepConfig
 from .points import SweepLayout, Task
@@ -72,10 +74,15 @@ def plan(root: Path, store: JobStore, cfg: SweepConfig, lay: SweepLayout,
             completed.append(task)
         else:
             todo.append(task)
+    # Everything generate() will write, not only the points' outputs: an
+    # open job may have reserved the sweep directory's own files.
+    written = [f"{lay.root}/sweep.yaml", f"{lay.root}/manifest.json", lay.snapshot,
+               f"{lay.root}/.runs", *{lay.log_dir(c.name) for c in cfg.cases}]
     for task in todo:
-        clashes = store.conflicts([task.output_dir])
-        if clashes:
-            raise ConfigError(cfg.path, [str(OutputConflictError(clashes))])
+        written += [task.output_dir, task.script, task.clone]
+    clashes = [c for c in store.conflicts(written) if c[1] not in open_outputs]
+    if clashes:
+        raise ConfigError(cfg.path, [str(OutputConflictError(clashes))])
     config_rel = to_dataset_relative(cfg.path, root, root)
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     array = cfg.submission == "array" and cfg.parallel_submission
@@ -94,7 +101,8 @@ def _write_description(root: Path, p: SweepPlan) -> list[str]:
                 "cases": [{"name": c.name, "config_file": c.config_file, "command": c.command}
                           for c in cfg.cases],
                 "points": [pt.manifest() for pt in points.values()]}
-    (root / paths[1]).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    (root / paths[1]).write_text(json.dumps(redact_tree(manifest), indent=1,
+                                            sort_keys=True) + "\n")
     return paths
 
 
@@ -151,7 +159,7 @@ def commit_generated(root: Path, paths: list[str], message: str) -> str:
     scripts, small JSON files and a copy of the component directory, which
     go where the originals are (annexed originals are copied as annex
     symlinks); ``git annex add`` would cost seconds per thousand points."""
-    ref, head = head_state(root)
-    shas = build_commits(root, [PlannedCommit("sweep", paths, message)], head, False)
-    advance(root, ref, shas["sweep"], head)
-    return shas["sweep"]
+    result = commit_plans(root, [PlannedCommit("sweep", paths, message)], use_annex=False)
+    if result.failed:
+        raise GitError(f"the sweep's generated files could not be staged: {result.failed['sweep']}")
+    return result.shas["sweep"]

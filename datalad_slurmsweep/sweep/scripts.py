@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shlex
 import string
 from typing import Any
 
 from ..provenance.redact import redact_tree
 from .config import SweepConfig
-from .points import SweepLayout, Task, fmt_value
+from .points import SweepLayout, Task, fmt_value, param_variable
 
 
 class _QuotingFormatter(string.Formatter):
@@ -23,6 +22,9 @@ class _QuotingFormatter(string.Formatter):
 
 
 def command_fields(task: Task, cfg: SweepConfig) -> dict[str, Any]:
+    """What a command template may use: the fields named in
+    ``checks.COMMAND_FIELDS`` (load_config checks templates against them)
+    and every parameter whose name is an identifier."""
     fields = {k: v for k, v in task.point.params.items() if k.isidentifier()}
     fields.update(config_file=task.case.config_file, case=task.case.name,
                   point=task.point.name, output_dir="$OUTPUT_DIR",
@@ -60,13 +62,22 @@ def sbatch_directives(cfg: SweepConfig) -> list[str]:
 
 
 def _sbatch_line(option: str) -> str:
-    # Slurm splits #SBATCH lines on white space with shell-like quoting.
-    return "#SBATCH " + shlex.quote(option)
+    """One ``#SBATCH`` line holding ``option`` as one word. Slurm's reader is
+    not a shell: inside double quotes a backslash escapes any character, and
+    single quotes would keep a backslash, so double quotes it is."""
+    return "#SBATCH " + _slurm_quote(option)
+
+
+def _slurm_quote(word: str) -> str:
+    if word and not any(c.isspace() or c in "\"'\\#" for c in word):
+        return word  # nothing Slurm's reader would split or strip
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
 
 
 def _header(cfg: SweepConfig, case: str, log: str) -> list[str]:
     """The shebang and ``#SBATCH`` lines every job script of ``case`` shares."""
-    lines = ["#!/bin/bash", f"#SBATCH --job-name={shlex.quote(cfg.name + '-' + case)}"]
+    lines = ["#!/bin/bash", _sbatch_line(f"--job-name={cfg.name}-{case}")]
     lines += [_sbatch_line(o) for o in sbatch_directives(cfg)]
     return lines + [_sbatch_line(f"--output={log}")]
 
@@ -87,8 +98,7 @@ def render_script(task: Task, cfg: SweepConfig, lay: SweepLayout, *, array: bool
               f"export SWEEP_PARAMS={q(json.dumps(task.point.params, sort_keys=True))}",
               f"export USE_CORENEURON={q(str(cfg.use_coreneuron).lower())}"]
     for name, value in task.point.params.items():
-        var = re.sub(r"[^A-Za-z0-9_]", "_", name)
-        lines.append(f"export SWEEP_PARAM_{var}={q(fmt_value(value))}")
+        lines.append(f"export {param_variable(name)}={q(fmt_value(value))}")
     lines += ['mkdir -p "$OUTPUT_DIR"', f'cd "$SWEEP_ROOT"/{q(lay.config_dir)}',
               render_command(task, cfg), ""]
     return "\n".join(lines)

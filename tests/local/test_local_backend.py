@@ -282,12 +282,16 @@ def test_missing_log_directory_fails_the_job(backend, work):
 
 
 def test_comment_version_and_array_size(backend, work):
-    tagged = backend.submit(["sbatch", "--wrap=true"], work, comment="sweep-1")
-    backend.submit(["sbatch", "--comment=other", "--wrap=true"], work, comment="sweep-1")
-    assert backend.find_by_comments({"sweep-1", "absent"}) == {"sweep-1": [str(tagged)]}
+    token, absent = "dlss-" + "1" * 32, "dlss-" + "2" * 32
+    tagged = backend.submit(["sbatch", "--wrap=true"], work, comment=token)
+    # The user's own comment is kept, and the token still reaches the job.
+    theirs = backend.submit(["sbatch", "--comment=other", "--wrap=true"], work, comment=token)
+    lookup = backend.find_by_comments({token: 0.0, absent: 0.0})
+    assert lookup.found == {token: [str(tagged), str(theirs)]} and lookup.unknown == set()
+    assert backend.files.load(str(theirs)).comment == f"other {token}"
     assert backend.version() == f"local {__version__}"
     assert backend.max_array_size() == 1001
     with pytest.raises(SlurmError, match="Invalid job array"):
         LocalBackend(backend.state_dir, max_array_size=4).submit(
             ["sbatch", "--array=0-4", "--wrap=true"], work)
-    wait_for(backend, [tagged])
+    wait_for(backend, [tagged, theirs])

@@ -1,7 +1,9 @@
 """The commit builder against real git and git-annex."""
+import os
 import subprocess
 
-from datalad_slurmsweep.provenance.commits import PlannedCommit, build_commits
+from datalad_slurmsweep.provenance.commits import PlannedCommit, entries, write_commits
+from datalad_slurmsweep.provenance.committing import commit_plans
 from datalad_slurmsweep.provenance.git import advance, head_state
 
 from ..helpers import git, make_dataset
@@ -13,10 +15,10 @@ def test_one_commit_per_plan_with_only_its_paths(tmp_path):
     for name in ("a/one.txt", "b/two.txt", "c/unrelated.txt"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(name * 1000)
-    ref, head = head_state(root)
-    shas = build_commits(root, [PlannedCommit("A", ["a"], "first\n"),
-                                PlannedCommit("B", ["b"], "second\n")], head, True)
-    advance(root, ref, shas["B"], head)
+    result = commit_plans(root, [PlannedCommit("A", ["a"], "first\n"),
+                                 PlannedCommit("B", ["b"], "second\n")], True)
+    shas = result.shas
+    assert git(ds, "rev-parse", "HEAD").strip() == shas["B"]
     assert git(ds, "show", "--name-only", "--format=%s", shas["A"]).split() == ["first", "a/one.txt"]
     assert git(ds, "show", "--name-only", "--format=%s", shas["B"]).split() == ["second", "b/two.txt"]
     # The unrelated file is neither committed nor staged, and the index agrees with HEAD.
@@ -30,9 +32,7 @@ def test_deletions_inside_a_declared_output_are_committed(tmp_path):
     root = tmp_path / "ds"
     (root / "out/old.txt").unlink()
     (root / "out/new.txt").write_text("n")
-    ref, head = head_state(root)
-    shas = build_commits(root, [PlannedCommit("A", ["out"], "m\n")], head, False)
-    advance(root, ref, shas["A"], head)
+    commit_plans(root, [PlannedCommit("A", ["out"], "m\n")], False)
     assert git(ds, "ls-tree", "-r", "--name-only", "HEAD").split() == [
         ".datalad/config", ".noannex", "keep.txt", "out/new.txt"]
     assert git(ds, "status", "--porcelain") == ""
@@ -43,7 +43,9 @@ def test_advance_refuses_when_the_branch_moved(tmp_path):
     root = tmp_path / "ds"
     (root / "f").write_text("1")
     ref, head = head_state(root)
-    shas = build_commits(root, [PlannedCommit("A", ["f"], "m\n")], head, False)
+    git(ds, "add", "f")
+    staged = entries(root, ["ls-files", "-s"], ["f"])
+    shas = write_commits(root, [PlannedCommit("A", ["f"], "m\n")], head, staged)
     subprocess.run(["git", "commit", "--allow-empty", "-qm", "other"], cwd=root, check=True)
     try:
         advance(root, ref, shas["A"], head)
@@ -52,3 +54,56 @@ def test_advance_refuses_when_the_branch_moved(tmp_path):
     else:
         raise AssertionError("advance moved a branch that had moved")
     assert git(ds, "log", "-1", "--format=%s").strip() == "other"
+
+
+def test_a_moved_branch_is_rebuilt_on_not_lost(tmp_path):
+    """A user's commit between our build and our branch move survives, and
+    our commit is written again on top of it."""
+    ds = make_dataset(tmp_path / "ds", annex=False)
+    root = tmp_path / "ds"
+    (root / "out").mkdir()
+    (root / "out/r.txt").write_text("result")
+    (root / "user.txt").write_text("mine")
+    calls = []
+
+    def user_commits_once(shas):
+        calls.append(shas)
+        if len(calls) == 1:
+            git(ds, "add", "user.txt")
+            git(ds, "commit", "-qm", "the user's commit")
+
+    result = commit_plans(root, [PlannedCommit("A", ["out"], "ours\n")], False,
+                          before_move=user_commits_once)
+    assert len(calls) == 2 and calls[0]["A"] != calls[1]["A"]
+    assert git(ds, "log", "--format=%s", "-2").split("\n")[:2] == ["ours", "the user's commit"]
+    assert git(ds, "show", "--name-only", "--format=", result.shas["A"]).split() == ["out/r.txt"]
+    assert git(ds, "status", "--porcelain") == ""
+
+
+def test_the_users_staged_changes_are_neither_committed_nor_disturbed(tmp_path):
+    ds = make_dataset(tmp_path / "ds", files={"tracked.txt": "v1"})
+    root = tmp_path / "ds"
+    (root / "staged.txt").write_text("staged by the user")
+    git(ds, "add", "staged.txt")
+    (root / "out").mkdir()
+    (root / "out/r.txt").write_text("result")
+    result = commit_plans(root, [PlannedCommit("A", ["out"], "ours\n")], True)
+    assert git(ds, "show", "--name-only", "--format=", result.shas["A"]).split() == ["out/r.txt"]
+    assert git(ds, "status", "--porcelain").splitlines() == ["A  staged.txt"]
+
+
+def test_a_plan_that_cannot_be_staged_fails_alone(tmp_path):
+    ds = make_dataset(tmp_path / "ds", annex=False)
+    root = tmp_path / "ds"
+    (root / "real").mkdir()
+    (root / "real/x.txt").write_text("x")
+    os.symlink("real", root / "lnk")
+    git(ds, "add", "lnk")
+    git(ds, "commit", "-qm", "a link")
+    (root / "good").mkdir()
+    (root / "good/g.txt").write_text("g")
+    result = commit_plans(root, [PlannedCommit("bad", ["lnk/x.txt"], "bad\n"),
+                                 PlannedCommit("good", ["good"], "good\n")], False)
+    assert list(result.failed) == ["bad"] and "symbolic link" in result.failed["bad"]
+    assert git(ds, "show", "--name-only", "--format=%s", result.shas["good"]).split() == [
+        "good", "good/g.txt"]

@@ -9,26 +9,14 @@ from datalad_slurmsweep.sweep.config import load_config, percentage_values
 from datalad_slurmsweep.sweep.json_edit import JsonEditError, apply_edits
 from datalad_slurmsweep.sweep.points import expand_points
 from datalad_slurmsweep.sweep.scripts import render_command, sbatch_directives
-from tests.helpers import MODEL
+from tests.helpers import MODEL, example_config
 
 BASE = yaml.safe_load(
     (MODEL / "slurm_config_setup.yaml").read_text())
 
 
 def write(tmp_path, changes=None, drop=()):
-    cfg = json.loads(json.dumps(BASE))
-    for dotted in drop:
-        *head, last = dotted.split(".")
-        node = cfg
-        for k in head:
-            node = node[k]
-        del node[last]
-    for dotted, value in (changes or {}).items():
-        *head, last = dotted.split(".")
-        node = cfg
-        for k in head:
-            node = node.setdefault(k, {})
-        node[last] = value
+    cfg = example_config(changes, drop)
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

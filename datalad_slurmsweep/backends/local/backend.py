@@ -28,12 +28,28 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from ... import __version__
 from ...errors import JobIdError, SlurmError
-from ..base import JobId, JobState, JobStatus, TaskStatus, assemble, base_ids
-from .spec import LocalJobSpec, Submission, validate_submission
+from ..base import (
+    TOKEN,
+    CommentLookup,
+    JobId,
+    JobState,
+    JobStatus,
+    TaskStatus,
+    assemble,
+    base_ids,
+)
+from .spec import (
+    NO_PYTHONPATH,
+    ORIGINAL_PYTHONPATH,
+    LocalJobSpec,
+    Submission,
+    validate_submission,
+)
 from .state import (
     KILL_GRACE,
     JobFiles,
@@ -119,12 +135,14 @@ class LocalBackend:
         job_id = str(first)
         # Like Slurm, run a copy: editing the script later changes nothing.
         write_text(self.files.path(job_id, ".script"), script, mode=0o700)
-        write_text(self.files.path(job_id, ".spec.json"), spec.to_json())
+        # The submission environment never touches the disk: the runner
+        # inherits it as its own environment.
+        write_text(self.files.path(job_id, ".spec.json"), replace(spec, env=None).to_json())
         self.files.save(LocalJob(
             job_id=job_id, name=spec.name, comment=spec.comment, array=spec.tasks is not None,
             submitted=now(), submitted_at=time.time(),
             tasks=[LocalTask(task_id=t, raw_id=str(first + i)) for i, t in enumerate(task_ids)]))
-        proc = self._spawn(job_id)
+        proc = self._spawn(job_id, spec.env if spec.env is not None else dict(os.environ))
         with self.files.locked(job_id) as job:
             job.runner = RunnerProcess(proc.pid, proc_start(proc.pid))
         return JobId(job_id)
@@ -146,15 +164,16 @@ class LocalBackend:
                 expected[whole] = [t.task_id for t in job.tasks if t.task_id is not None]
         return assemble(job_ids, rows, expected, "local")
 
-    def find_by_comments(self, comments: set[str]) -> dict[str, list[str]]:
-        """Job ids per comment in ``comments``, in one pass over the jobs."""
+    def find_by_comments(self, comments: Mapping[str, float]) -> CommentLookup:
+        """Job ids per recovery token, in one pass over the job files; the
+        local backend never forgets a job, so what it does not find was
+        never submitted."""
         found: dict[str, list[str]] = {}
         for job_id in self.files.job_ids():
-            comment = self.files.load(job_id).comment
-            if comment in comments:
-                found.setdefault(comment, []).append(job_id)
-        return found
-
+            text = self.files.load(job_id).comment or ""
+            for token in set(TOKEN.findall(text)) & set(comments):
+                found.setdefault(token, []).append(job_id)
+        return CommentLookup(found)
     def version(self) -> str:
         return f"local {__version__}"
 
@@ -186,9 +205,11 @@ class LocalBackend:
 
     # -- bookkeeping ------------------------------------------------------------
 
-    def _spawn(self, job_id: str) -> subprocess.Popen:
-        env = dict(os.environ)
-        # The runner must import this very copy of the package.
+    def _spawn(self, job_id: str, job_env: Mapping[str, str]) -> subprocess.Popen:
+        env = dict(job_env)
+        # The runner must import this very copy of the package; the job's
+        # own PYTHONPATH is restored for its tasks (runner.job_environment).
+        env[ORIGINAL_PYTHONPATH] = env.get("PYTHONPATH", NO_PYTHONPATH)
         root = str(_PACKAGE_ROOT)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         with open(self.files.path(job_id, ".log"), "ab") as log:

@@ -18,13 +18,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
 
 from .. import sbatch as sa
 from ..base import JobId, JobState
-from .spec import LocalJobSpec
+from .spec import NO_PYTHONPATH, ORIGINAL_PYTHONPATH, LocalJobSpec
 from .state import (
     KILL_GRACE,
     JobFiles,
@@ -33,7 +34,6 @@ from .state import (
     killpg,
     now,
     proc_start,
-    write_text,
 )
 
 lgr = logging.getLogger("datalad.slurmsweep.local")
@@ -108,6 +108,18 @@ def task_env(spec: LocalJobSpec, job_id: str, task: LocalTask) -> dict[str, str]
     return env
 
 
+def job_environment(runner_env: Mapping[str, str]) -> dict[str, str]:
+    """The submission environment the runner was started with, as the job
+    must see it: without the PYTHONPATH entry that found this package."""
+    env = dict(runner_env)
+    original = env.pop(ORIGINAL_PYTHONPATH, NO_PYTHONPATH)
+    if original == NO_PYTHONPATH:
+        env.pop("PYTHONPATH", None)
+    else:
+        env["PYTHONPATH"] = original
+    return env
+
+
 class Runner:
     """Runs the jobs of ``state_dir``; one process runs one job."""
 
@@ -120,10 +132,8 @@ class Runner:
     def run(self, job_id: str) -> int:
         """Run a submitted job to its end: dependencies, then the tasks."""
         spec_file = self.files.path(job_id, ".spec.json")
-        spec = LocalJobSpec.from_json(spec_file.read_text())
-        # The runner keeps the submission environment in memory; on disk it
-        # would keep every token and password of the submitter's shell.
-        write_text(spec_file, replace(spec, env=None).to_json())
+        spec = replace(LocalJobSpec.from_json(spec_file.read_text()),
+                       env=job_environment(os.environ))
         with self.files.locked(job_id) as job:
             job.runner = RunnerProcess(os.getpid(), proc_start(os.getpid()))
         if not self._wait_for_dependencies(spec, job_id):

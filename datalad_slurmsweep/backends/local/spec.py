@@ -53,6 +53,11 @@ def parse_dependency(text: str) -> list[tuple[str, str]]:
     return deps
 
 
+# The runner inherits the submission environment; this variable carries the
+# job's own PYTHONPATH past the entry the runner needs to import this package.
+ORIGINAL_PYTHONPATH = "DATALAD_SLURMSWEEP_RUNNER_PYTHONPATH"
+NO_PYTHONPATH = "<unset by datalad-slurmsweep>"
+
 @dataclass
 class LocalJobSpec:
     """A validated submission: everything the runner needs but the script.
@@ -195,7 +200,8 @@ def validate_submission(sbatch_argv: list[str], cwd: Path, env: Mapping[str, str
     spec = LocalJobSpec(
         cwd=str(cwd), workdir=str(cwd / (opts.get("chdir") or ".")),
         name=opts.get("job-name") or (Path(call.script).name if call.script else "wrap"),
-        comment=opts.get("comment") or comment, args=call.script_args,
+        comment=" ".join(c for c in (opts.get("comment"), comment) if c) or None,
+        args=call.script_args,
         shebang=parsed.script.splitlines()[0], tasks=tasks, throttle=throttle,
         time_limit=time_limit, dependency=deps,
         output=opts.get("output") or (sa.DEFAULT_ARRAY_OUTPUT if tasks else sa.DEFAULT_OUTPUT),

@@ -1,0 +1,100 @@
+"""Committing planned paths safely next to a user who also uses git.
+
+1. Stage every plan's paths in a private index (``index.py``). When that
+   fails, stage plan by plan: a plan that cannot be staged (a path git or
+   git-annex refuses) is reported as failed, and the others still commit.
+2. Write the commits on the current HEAD (``commits.write_commits``) and
+   check that the last one holds exactly what was staged for our paths.
+3. ``before_move(shas)`` lets the caller note the commits (the job store's
+   ``committing`` state) before the branch can reach them.
+4. Move the branch by compare-and-swap. If someone committed meanwhile,
+   write the commits again on the new HEAD instead of failing.
+5. Bring the user's index up to date for our paths.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import GitError
+from .commits import PlannedCommit, entries, stage, write_commits
+from .git import advance, head_state
+from .index import PrivateIndex, sync_user_index
+from .paths import ancestors_and_self
+
+MAX_REBUILDS = 10
+
+
+@dataclass
+class CommitResult:
+    shas: dict[str, str] = field(default_factory=dict)  # plan key -> commit
+    failed: dict[str, str] = field(default_factory=dict)  # plan key -> reason
+
+
+def _stage_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool,
+                 env: dict[str, str]) -> dict[str, str]:
+    """Stage all plans; on failure, plan by plan. Returns the failed plans."""
+    try:
+        stage(repo, sorted({p for plan in planned for p in plan.paths}), use_annex, env)
+        return {}
+    except (GitError, OSError, UnicodeError):
+        pass
+    failed = {}
+    for plan in planned:
+        try:
+            stage(repo, sorted(set(plan.paths)), use_annex, env)
+        except (GitError, OSError, UnicodeError) as exc:
+            failed[plan.key] = str(exc).strip() or type(exc).__name__
+    return failed
+
+
+def _ours(paths: list[str], candidates: set[str]) -> set[str]:
+    roots = set(paths)
+    return {p for p in candidates if any(a in roots for a in ancestors_and_self(p))}
+
+
+def _verify(repo: Path, commit: str, paths: list[str],
+            staged: dict[str, tuple[str, str]]) -> None:
+    """The commit holds exactly the staged entries at or below ``paths``."""
+    tree = entries(repo, ["ls-tree", "-r", "--full-tree", commit], paths)
+    want = {p: staged[p] for p in _ours(paths, set(staged))}
+    have = {p: tree[p] for p in _ours(paths, set(tree))}
+    if want != have:
+        wrong = sorted(set(want.items()) ^ set(have.items()))[:3]
+        raise GitError(f"commit {commit[:10]} does not hold what was staged for its "
+                       f"paths (first differences: {wrong}); nothing was moved")
+
+
+def commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool, *,
+                 before_move: Callable[[dict[str, str]], None] | None = None) -> CommitResult:
+    """Stage, write, verify and move the branch (see the module doc)."""
+    with PrivateIndex(repo) as index:
+        failed = _stage_plans(repo, planned, use_annex, index.env)
+        planned = [p for p in planned if p.key not in failed]
+        if not planned:
+            return CommitResult(failed=failed)
+        paths = sorted({p for plan in planned for p in plan.paths})
+        in_index = entries(repo, ["ls-files", "-s"], paths, index.env)
+        staged = {p: in_index[p] for p in _ours(paths, set(in_index))}
+        for _ in range(MAX_REBUILDS):
+            ref, head = head_state(repo)
+            shas = write_commits(repo, planned, head, staged)
+            _verify(repo, shas[planned[-1].key], paths, staged)
+            if before_move:
+                before_move(shas)
+            try:
+                advance(repo, ref, shas[planned[-1].key], head)
+                break
+            except GitError:
+                if head_state(repo) == (ref, head):
+                    raise  # not a moved branch: a real failure
+        else:
+            raise GitError(f"the branch kept moving while committing ({MAX_REBUILDS} "
+                           "attempts); run the command again")
+        before = entries(repo, ["ls-tree", "-r", "--full-tree", head], paths)
+        removed = sorted(_ours(paths, set(before)) - set(staged))
+        removed = [p for p in removed if not os.path.lexists(Path(repo, p))]
+        sync_user_index(repo, staged, removed)
+    return CommitResult(shas=shas, failed=failed)
