@@ -26,8 +26,10 @@ of N concurrent schedules of the same output exactly one succeeds.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +41,7 @@ from ..provenance.redact import redact_argv
 from .journal import Journal
 from .model import Job, JobSpec, Submission
 
+lgr = logging.getLogger("datalad.slurmsweep.store")
 SCHEMA_VERSION = 2
 STORE_NAME = "slurmsweep/jobs.sqlite"
 
@@ -100,7 +103,9 @@ class JobStore:
                 raise StoreError(f"the job store {self.path} is read-only ({target} is not "
                                  "writable); nothing was done. Make it writable again")
         with _store_errors(self.path, self.timeout):
-            self.conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            # Each BEGIN waits a second at a time, so _begin can say it waits.
+            self.conn = sqlite3.connect(str(self.path), timeout=min(timeout, 1.0),
+                                        isolation_level=None)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._ensure_schema()
@@ -110,6 +115,14 @@ class JobStore:
         return cls(Path(dot_git) / STORE_NAME)
 
     def _ensure_schema(self) -> None:
+        # The common case, a current store, needs no write lock: reading
+        # while another command writes must not wait.
+        row = None
+        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+            row = self.conn.execute(
+                "SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row and row[0] == str(SCHEMA_VERSION):
+            return
         with self.transaction():
             tables = {r[0] for r in self.conn.execute(
                 "SELECT name FROM sqlite_master WHERE type='table'")}
@@ -160,15 +173,31 @@ class JobStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: all of it or none of it."""
+        """One write transaction: all of it or none of it. Another command's
+        transaction is waited for (saying so), up to ``timeout``."""
         with _store_errors(self.path, self.timeout):
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 yield self.conn
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+
+    def _begin(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        told = False
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                if not told:
+                    lgr.info("waiting for another datalad-slurmsweep command to release "
+                             "the job store %s", self.path)
+                    told = True
 
     def conflicts(self, outputs: list[str]) -> list[tuple[str, str, str | None]]:
         """(new path, open job's path, open job's id) for every overlap."""

@@ -352,3 +352,23 @@ def test_schedule_killed_after_submission_leaves_no_untracked_job(tmp_path):
     assert [r["status"] for r in results if r not in adopted] == ["ok"]
     (sha, rec), *_ = records(ds)
     assert rec.record["outputs"] == ["out"] and open_jobs(ds) == []
+
+
+def test_a_job_the_controller_forgot_is_found_in_accounting(tmp_path):
+    """After MinJobAge only accounting knows a job: the recovery token in its
+    comment must be found there (AccountingStoreFlags=job_comment)."""
+    from datalad_slurmsweep.backends.slurm import SlurmBackend
+    token = "dlss-" + uuid.uuid4().hex
+    backend = SlurmBackend()
+    job_id = backend.submit(["sbatch", "--comment=the user's note", "--wrap=true"],
+                            tmp_path, comment=token)
+    wait_terminal([str(job_id)])
+    found: dict = {}
+    deadline = time.monotonic() + 30
+    while not found and time.monotonic() < deadline:  # accounting lags a moment
+        backend._find_in_accounting({token: time.time()}, found)
+        time.sleep(0.5)
+    assert found == {token: {str(job_id)}}
+    comment = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "Comment", "-j", str(job_id)],
+                             capture_output=True, text=True).stdout.strip()
+    assert comment == f"the user's note {token}"

@@ -139,3 +139,21 @@ def test_a_version_1_store_is_migrated_with_its_open_jobs(tmp_path):
     assert points[1].sweep.point == "p1" and points[1].sweep.params == {"x": 1}
     assert store.conflicts(["S/p1/base/x"]) == [("S/p1/base/x", "S/p1/base", "50_1")]
     assert sqlite3.connect(path).execute("SELECT COUNT(*) FROM submissions").fetchone() == (2,)
+
+
+def test_a_locked_store_is_waited_for_and_never_called_damaged(tmp_path, caplog):
+    path = tmp_path / "s.sqlite"
+    store = JobStore(path, timeout=2.0)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    # Reading needs no lock: listing works while another command writes.
+    assert JobStore(path, timeout=2.0).jobs() == []
+    with caplog.at_level("INFO", logger="datalad.slurmsweep.store"):
+        with pytest.raises(StoreError) as info:
+            store.reserve(job(["x"]))
+    assert "stayed locked" in str(info.value) and "intact" in str(info.value)
+    assert "move it away" not in str(info.value)
+    assert any("waiting for another" in r.message for r in caplog.records)
+    holder.execute("ROLLBACK")
+    store.reserve(job(["x"]))  # released: it works again
+    assert len(store.jobs()) == 1
