@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..process import pid_alive
 from .git import git, literal
@@ -127,7 +127,7 @@ def covering(paths: list[str], limit: int = 64) -> list[str]:
     of thousands of them cost more than listing their common parents."""
     current = sorted(set(paths))
     while len(current) > limit:
-        parents = sorted({str(PurePosixPath(p).parent) for p in current})
+        parents = sorted({p.rpartition("/")[0] or "." for p in current})
         if parents == current:
             break
         current = parents
@@ -190,8 +190,7 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
     ident = {
         kind: git(repo, "var", f"GIT_{kind.upper()}_IDENT").decode().strip()
         for kind in ("author", "committer")}
-    roots = set(all_paths)
-    owner = _assign(planned, {p for p in set(staged) | set(committed) if _under(p, roots)})
+    owner = _assign(planned, set(staged) | set(committed))
     ref = f"{BUILD_REF_PREFIX}{os.getpid()}"
     stream: list[bytes] = []
     for mark, plan in enumerate(planned, start=1):

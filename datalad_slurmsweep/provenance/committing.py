@@ -59,7 +59,7 @@ def _verify(repo: Path, commit: str, paths: list[str],
             staged: dict[str, tuple[str, str]]) -> None:
     """The commit holds exactly the staged entries at or below ``paths``."""
     tree = entries(repo, ["ls-tree", "-r", "--full-tree", commit], paths)
-    want = {p: staged[p] for p in _ours(paths, set(staged))}
+    want = staged  # already only the entries at or below ``paths``
     have = {p: tree[p] for p in _ours(paths, set(tree))}
     if want != have:
         wrong = sorted(set(want.items()) ^ set(have.items()))[:3]

@@ -36,8 +36,15 @@ def to_dataset_relative(path: str | os.PathLike, ds_root: Path, base: Path) -> s
 
 def ancestors_and_self(rel: str) -> list[str]:
     """``a/b/c`` -> ``['a/b/c', 'a/b', 'a', '.']``: the paths that contain it."""
-    parts = PurePosixPath(rel).parts if rel != "." else ()
-    found = ["/".join(parts[:i]) for i in range(len(parts), 0, -1)]
+    # String slicing, not PurePosixPath: this runs for every staged file.
+    if rel == ".":
+        return ["."]
+    found = [rel]
+    cut = rel.rfind("/")
+    while cut > 0:
+        rel = rel[:cut]
+        found.append(rel)
+        cut = rel.rfind("/")
     found.append(".")
     return found
 
