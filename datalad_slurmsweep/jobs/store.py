@@ -326,22 +326,23 @@ class JobStore:
             data = dict(zip(_JOB_COLUMNS, row, strict=True))
             if wanted is not None and data["job_id"] not in wanted:
                 continue
-            found.append(self._job(data, submissions))
+            found.append(_job(self.path, data, submissions))
         return found
-
-    def _job(self, data: dict, submissions: dict[str, Submission]) -> Job:
-        try:
-            return Job(spec=JobSpec.from_json(json.loads(data["spec"])),
-                       submission=submissions[data["submission"]], token=data["token"],
-                       task=data["task"], status=data["status"], commit=data["commit"],
-                       job_id=JobId.parse(data["job_id"]) if data["job_id"] else None)
-        except (ValueError, TypeError, KeyError, SlurmsweepError) as exc:
-            raise StoreError(f"the job store {self.path} holds a damaged row (job "
-                             f"{data.get('job_id') or data.get('token')}: {exc!r}); rebuild "
-                             "the open jobs with: datalad slurm-finish --recover") from None
 
     def __iter__(self) -> Iterator[Job]:
         return iter(self.jobs())
+
+
+def _job(path: Path, data: dict, submissions: dict[str, Submission]) -> Job:
+    try:
+        return Job(spec=JobSpec.from_json(json.loads(data["spec"])),
+                   submission=submissions[data["submission"]], token=data["token"],
+                   task=data["task"], status=data["status"], commit=data["commit"],
+                   job_id=JobId.parse(data["job_id"]) if data["job_id"] else None)
+    except (ValueError, TypeError, KeyError, SlurmsweepError) as exc:
+        raise StoreError(f"the job store {path} holds a damaged row (job "
+                         f"{data.get('job_id') or data.get('token')}: {exc!r}); rebuild "
+                         "the open jobs with: datalad slurm-finish --recover") from None
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

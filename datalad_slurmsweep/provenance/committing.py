@@ -9,7 +9,8 @@
    ``committing`` state) before the branch can reach them.
 4. Move the branch by compare-and-swap. If someone committed meanwhile,
    write the commits again on the new HEAD instead of failing.
-5. Bring the user's index up to date for our paths.
+5. Bring the user's index up to date for our paths, holding their
+   ``index.lock`` from before the branch moves (``index.UserIndexLock``).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from ..errors import GitError
 from .commits import PlannedCommit, entries, stage, write_commits
 from .git import advance, head_state
-from .index import PrivateIndex, sync_user_index
+from .index import PrivateIndex, UserIndexLock
 from .paths import ancestors_and_self
 
 MAX_REBUILDS = 10
@@ -67,6 +68,14 @@ def _verify(repo: Path, commit: str, paths: list[str],
                        f"paths (first differences: {wrong}); nothing was moved")
 
 
+def _removed(repo: Path, parent: str, paths: list[str],
+             staged: dict[str, tuple[str, str]]) -> list[str]:
+    """Our paths the parent had and our commits deleted."""
+    before = entries(repo, ["ls-tree", "-r", "--full-tree", parent], paths)
+    return [p for p in sorted(_ours(paths, set(before)) - set(staged))
+            if not os.path.lexists(Path(repo, p))]
+
+
 def commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool, *,
                  before_move: Callable[[dict[str, str]], None] | None = None) -> CommitResult:
     """Stage, write, verify and move the branch (see the module doc)."""
@@ -84,17 +93,16 @@ def commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool, *,
             _verify(repo, shas[planned[-1].key], paths, staged)
             if before_move:
                 before_move(shas)
-            try:
-                advance(repo, ref, shas[planned[-1].key], head)
-                break
-            except GitError:
-                if head_state(repo) == (ref, head):
-                    raise  # not a moved branch: a real failure
+            with UserIndexLock(repo) as user_index:
+                try:
+                    advance(repo, ref, shas[planned[-1].key], head)
+                except GitError:
+                    if head_state(repo) == (ref, head):
+                        raise  # not a moved branch: a real failure
+                    continue
+                user_index.install(staged, _removed(repo, head, paths, staged))
+            break
         else:
             raise GitError(f"the branch kept moving while committing ({MAX_REBUILDS} "
                            "attempts); run the command again")
-        before = entries(repo, ["ls-tree", "-r", "--full-tree", head], paths)
-        removed = sorted(_ours(paths, set(before)) - set(staged))
-        removed = [p for p in removed if not os.path.lexists(Path(repo, p))]
-        sync_user_index(repo, staged, removed)
     return CommitResult(shas=shas, failed=failed)

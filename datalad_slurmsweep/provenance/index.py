@@ -56,24 +56,57 @@ def remove_stale_indexes(repo: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def sync_user_index(repo: Path, staged: dict[str, tuple[str, str]], removed: list[str],
-                    timeout: float = 30.0) -> None:
-    """Write our paths' entries into the user's index, so it matches the
-    commits we made. Waits for a concurrent git (``index.lock``) instead of
-    failing: the commits are made already, only the user's view lags."""
-    lines = [f"{mode} {sha}\t".encode() + os.fsencode(path) + b"\0"
-             for path, (mode, sha) in sorted(staged.items())]
-    lines += [b"0 " + b"0" * 40 + b"\t" + os.fsencode(path) + b"\0" for path in removed]
-    if not lines:
-        return
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
+class UserIndexLock:
+    """The user's ``index.lock``, held while the branch moves and our entries
+    enter their index: a concurrent ``git commit`` (which holds the same
+    lock from start to end) then either ran entirely before us, and our
+    compare-and-swap sees it, or starts after, on a HEAD and index that
+    agree. Without it, a commit between our branch move and the index update
+    would record our outputs as deleted."""
+
+    def __init__(self, repo: Path, timeout: float = 30.0):
+        self.repo = Path(repo)
+        self.index = Path(repo, git_text(repo, "rev-parse", "--git-path", "index").strip())
+        self.lock = self.index.with_name(self.index.name + ".lock")
+        self.timeout = timeout
+        self.fd: int | None = None
+
+    def __enter__(self) -> UserIndexLock:
+        deadline = time.monotonic() + self.timeout
+        delay = 0.02
+        while True:
+            try:
+                self.fd = os.open(self.lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                return self
+            except FileExistsError:
+                if time.monotonic() > deadline:
+                    raise GitError(f"{self.lock} exists for over {self.timeout:.0f} s: "
+                                   "another git process is running (or died: then "
+                                   "remove that file)") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def install(self, staged: dict[str, tuple[str, str]], removed: list[str]) -> None:
+        """Make the user's index their current one plus our entries."""
+        lines = [f"{mode} {sha}\t".encode() + os.fsencode(path) + b"\0"
+                 for path, (mode, sha) in sorted(staged.items())]
+        lines += [b"0 " + b"0" * 40 + b"\t" + os.fsencode(path) + b"\0" for path in removed]
+        work = self.lock.with_name(f"slurmsweep-index-{os.getpid()}")
         try:
-            git(repo, "update-index", "-z", "--index-info", input=b"".join(lines))
-            return
-        except GitError as exc:
-            if "index.lock" not in exc.stderr or time.monotonic() > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 1.0)
+            if self.index.exists():
+                shutil.copyfile(self.index, work)
+            if lines:
+                git(self.repo, "update-index", "-z", "--index-info", input=b"".join(lines),
+                    env=dict(os.environ, GIT_INDEX_FILE=str(work)))
+            os.close(self.fd)
+            self.fd = None
+            os.replace(work, self.lock)
+            os.replace(self.lock, self.index)
+        finally:
+            work.unlink(missing_ok=True)
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        self.lock.unlink(missing_ok=True)

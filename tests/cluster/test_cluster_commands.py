@@ -198,7 +198,7 @@ def test_unknown_and_lost_jobs_do_not_stop_the_others(tmp_path):
     store.mark_submitted(ghost.submission, [ghost], JobId("987654321"))
     wait_terminal([good])
     results = {r["slurm_job_id"]: r for r in api(ds, "slurm_finish", [good, "987654321", "42424242"])}
-    assert results[good]["status"] == "ok"
+    assert results[good]["status"] == "ok", results[good]["message"]
     assert results["987654321"]["status"] == "impossible"
     assert results["987654321"]["state"] == "LOST"
     assert "not an open job" in results["42424242"]["message"]
