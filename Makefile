@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # that many tiny jobs run at once instead of queueing (tools/local-slurm).
 export LOCAL_SLURM_CPUS ?= 16
 
-.PHONY: setup deps install cluster cluster-stop test unit demo demo-slurm demo-job docs lint bench bench-compare
+.PHONY: setup deps install cluster cluster-stop test unit demo demo-slurm demo-job docs lint bench bench-compare robustness
 
 setup: deps install cluster
 
@@ -57,6 +57,12 @@ lint: install
 bench: setup
 	$(PIP) install --quiet --disable-pip-version-check matplotlib
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+# The robustness suite (tests/robustness): bad inputs, kill -9, concurrent
+# finishes, racing commits, store and Slurm faults, secrets; writes
+# docs/robustness.md. A small sample runs under make test.
+robustness: setup
+	$(PYTHON) -m tests.robustness.run --report docs/robustness.md
 
 # Our own phases at revision BASE against the work tree, interleaved on the
 # same cluster (bench/compare.py); fails when a phase is >10 % slower.

@@ -117,6 +117,10 @@ class StoreError(SlurmsweepError):
     status = "error"
 
 
+class DamagedStoreError(StoreError):
+    """The job store file is not a readable SQLite database."""
+
+
 class WaitTimeout(SlurmsweepError):
     """Jobs were still running when ``--wait-timeout`` ran out."""
 

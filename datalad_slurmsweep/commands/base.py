@@ -13,7 +13,9 @@ few lines here: :func:`refuse`.
 """
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +27,10 @@ from datalad.support.annexrepo import AnnexRepo
 
 from ..backends import get_backend
 from ..backends.base import Backend
-from ..errors import SlurmsweepError, UsageError
-from ..jobs.store import JobStore
+from ..errors import DamagedStoreError, SlurmsweepError, UsageError
+from ..jobs.store import STORE_NAME, JobStore
+
+lgr = logging.getLogger("datalad.slurmsweep")
 
 
 @dataclass
@@ -46,7 +50,19 @@ class DatasetContext:
                                message=message, **extra)
 
 
-def open_context(dataset: Any, purpose: str) -> DatasetContext:
+def _set_aside(dot_git: Path) -> Path:
+    """Move a damaged store out of the way (kept for inspection)."""
+    store = Path(dot_git) / STORE_NAME
+    aside = store.with_name(f"{store.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        part = store.with_name(store.name + suffix)
+        if part.exists():
+            part.rename(aside.with_name(aside.name + suffix))
+    return aside
+
+
+def open_context(dataset: Any, purpose: str, *, set_aside_damaged: bool = False
+                 ) -> DatasetContext:
     try:
         ds = require_dataset(dataset, check_installed=True, purpose=purpose)
     except ValueError as exc:  # DataLad's NoDatasetFound, InsufficientArgumentsError
@@ -55,8 +71,16 @@ def open_context(dataset: Any, purpose: str) -> DatasetContext:
     # As `datalad run`: with an explicit dataset, paths and the command are
     # relative to its root; otherwise to the current directory.
     base = root if dataset is not None else Path(os.getcwd())
-    return DatasetContext(ds=ds, root=root,
-                          store=JobStore.for_dataset(ds.repo.dot_git),
+    try:
+        store = JobStore.for_dataset(ds.repo.dot_git)
+    except DamagedStoreError:
+        if not set_aside_damaged:
+            raise
+        aside = _set_aside(ds.repo.dot_git)
+        lgr.warning("moved the damaged job store to %s; its jobs are rebuilt from the "
+                    "journal", aside)
+        store = JobStore.for_dataset(ds.repo.dot_git)
+    return DatasetContext(ds=ds, root=root, store=store,
                           use_annex=isinstance(ds.repo, AnnexRepo), base=base)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 
@@ -12,7 +13,7 @@ from datalad.support.constraints import EnsureFloat, EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 from datalad.ui import ui
 
-from ..backends.base import JobId
+from ..backends.base import JobId, JobState
 from ..jobs.finish import finish
 from ..jobs.lock import finish_lock
 from ..jobs.model import Outcome
@@ -105,7 +106,7 @@ class SlurmFinish(Interface):
                  "(forget them) contradict each other: give one"),
                 (points and not list_open_jobs, "--points goes with --list-open-jobs"),
                 (wait_timeout is not None and not wait, "--wait-timeout goes with --wait"),
-                (wait_timeout is not None and wait_timeout <= 0,
+                (wait_timeout is not None and not 0 < wait_timeout < math.inf,
                  f"--wait-timeout must be a positive number of seconds, not {wait_timeout}"),
                 (list_open_jobs and (wait or accept_failed_jobs or close_failed_jobs
                                      or message is not None),
@@ -113,7 +114,7 @@ class SlurmFinish(Interface):
                  "--close-failed-jobs or --message"),
                 (list_open_jobs and recover, "--recover changes the store: not with "
                  "--list-open-jobs"))
-            ctx = open_context(dataset, "finish Slurm jobs")
+            ctx = open_context(dataset, "finish Slurm jobs", set_aside_damaged=recover)
             holder.append(ctx)
             if list_open_jobs:
                 yield from _list(ctx, wanted, points)
@@ -181,6 +182,7 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
             close_failed: bool, wait: bool, wait_timeout: float | None,
             message: str | None, recover_jobs: bool = False) -> Iterator[dict]:
     lock = ctx.ds.repo.dot_git
+    waited: dict = {}
 
     def settle() -> Iterator[dict]:
         if recover_jobs:
@@ -197,7 +199,7 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
             yield from settle()
         *_, jobs = _open_jobs(ctx, wanted)
         if jobs:
-            wait_for(ctx.backend, jobs, wait_timeout or 86400.0)
+            waited = wait_for(ctx.backend, jobs, wait_timeout or 86400.0)
     with finish_lock(lock, "slurm-finish"):
         if not wait:
             yield from settle()
@@ -206,6 +208,13 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
         if not jobs:
             return
         statuses = query_all(ctx.backend, jobs)
+        # An end seen while waiting stays the end: accounting that lags for
+        # a moment must not turn a finished job back into a running or lost one.
+        for job_id, seen in (waited.items() if wait else ()):
+            now = statuses.get(job_id)
+            if now and seen.state.is_terminal and seen.state is not JobState.LOST and (
+                    now.state.is_active or now.state is JobState.LOST):
+                statuses[job_id] = seen
         for outcome in finish(ctx.root, ctx.store, ctx.backend(jobs[0].backend), jobs,
                               statuses, dsid=ctx.ds.id, use_annex=ctx.use_annex,
                               accept_failed=accept_failed, close_failed=close_failed,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,7 +86,9 @@ class SlurmSweep(Interface):
                     "and show the scripts) are alternatives: give one"),
                    ((check or dry_run) and wait, "--wait needs a sweep that is submitted: "
                     "not with --check or --dry-run"),
-                   (wait_timeout is not None and not wait, "--wait-timeout goes with --wait"))
+                   (wait_timeout is not None and not wait, "--wait-timeout goes with --wait"),
+                   (wait_timeout is not None and not 0 < wait_timeout < math.inf,
+                    f"--wait-timeout must be a positive number of seconds, not {wait_timeout}"))
             ctx = open_context(dataset, "run a parameter sweep")
             holder.append(ctx)
             yield from _sweep(ctx, Path(config), check=check, dry_run=dry_run,

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..backends.base import JobId
-from ..provenance.redact import redact_argv
+from ..redact import redact_argv
 from .model import Job, JobSpec, Submission
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..backends.base import JobId, JobState
 from ..backends.sbatch import LogSpec
-from ..provenance.redact import redact_argv, redact_text
+from ..redact import redact_argv, redact_text
 
 
 def new_token() -> str:

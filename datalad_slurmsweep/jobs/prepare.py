@@ -17,7 +17,7 @@ from ..backends.sbatch import effective_options, log_spec, parse_array_spec, par
 from ..errors import OutputConflictError, PathOutsideDatasetError, ScheduleError
 from ..provenance.git import dirty_paths
 from ..provenance.paths import to_dataset_relative
-from ..provenance.redact import secret_findings
+from ..redact import secret_findings
 from .model import JobSpec, SweepMember, current_user
 from .store import JobStore
 
@@ -99,6 +99,10 @@ def prepare(ds_root: Path, sbatch_argv: list[str], *, outputs: list[str],
         pwd = _rel(str(base), ds_root, ds_root, "the working directory")
     out, ins, extra_ins = _paths(ds_root, base, outputs, inputs, extra_inputs)
     call = parse_sbatch_argv(list(sbatch_argv[1:]))
+    for option in ("help", "usage", "version", "test-only"):
+        if option in call.options:
+            raise ScheduleError(f"sbatch --{option} submits no job, so there is nothing to "
+                                "track: give the options of the job itself")
     script_text = None
     tracked = ins + extra_ins
     if call.script is not None:

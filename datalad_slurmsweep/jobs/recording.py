@@ -20,7 +20,7 @@ from ..backends.sbatch import expand_log_pattern
 from ..errors import SlurmsweepError
 from ..provenance.paths import pwd_relative
 from ..provenance.record import RECORD_VERSION, format_record
-from ..provenance.redact import redact_argv, redact_tree
+from ..redact import redact_argv, redact_tree
 from .model import Job
 
 

@@ -8,6 +8,7 @@ in history are not put back: they were finished before the store was lost.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from ..errors import OutputConflictError, RecordError
 from ..provenance.git import messages
 from ..provenance.record import SUBJECT_TAG, parse_record
 from .model import Job, Outcome
-from .store import JobStore
+from .store import JobStore, drop_damaged
+
+lgr = logging.getLogger("datalad.slurmsweep.recover")
 
 
 def missing_submissions(store: JobStore) -> set[str]:
@@ -40,7 +43,12 @@ def _recorded_ids(root: Path) -> set[str]:
 
 def recover(root: Path, store: JobStore,
             backend_for: Callable[[str], Backend]) -> Iterator[Outcome]:
-    """Put journalled submissions the store lost back into it."""
+    """Put journalled submissions the store lost back into it; damaged rows
+    are dropped first, whole submissions at a time, and restored likewise."""
+    dropped = drop_damaged(store)
+    if dropped:
+        lgr.warning("dropped %d damaged submission(s) from the job store %s to restore "
+                    "them from the journal", dropped, store.path)
     lost = {t: store.journal.read(t) for t in missing_submissions(store)}
     lost = {t: jobs for t, jobs in lost.items() if jobs}
     if not lost:

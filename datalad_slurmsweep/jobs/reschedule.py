@@ -19,7 +19,7 @@ from ..provenance.committing import commit_plans
 from ..provenance.git import changed_since, dirty_paths, git, messages, resolve_commit
 from ..provenance.paths import normalise_recorded
 from ..provenance.record import ParsedRecord, parse_record
-from ..provenance.redact import REDACTED
+from ..redact import REDACTED
 from .model import Job, JobSpec, SweepMember
 from .prepare import check_conflicts, prepare
 from .store import JobStore

@@ -35,9 +35,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..backends.base import JobId
-from ..errors import OutputConflictError, SlurmsweepError, StoreError
+from ..errors import DamagedStoreError, OutputConflictError, SlurmsweepError, StoreError
 from ..provenance.paths import ancestors_and_self
-from ..provenance.redact import redact_argv
+from ..redact import redact_argv
 from .journal import Journal
 from .model import Job, JobSpec, Submission
 
@@ -81,7 +81,7 @@ def _store_errors(path: Path, timeout: float) -> Iterator[None]:
                 "(the store and its open jobs are intact)") from None
         raise StoreError(f"the job store {path} cannot be used: {exc}") from None
     except sqlite3.DatabaseError as exc:
-        raise StoreError(
+        raise DamagedStoreError(
             f"the job store {path} is damaged ({exc}); its open jobs can be "
             "rebuilt from Slurm with: datalad slurm-finish --recover") from None
 
@@ -348,3 +348,31 @@ def _job(path: Path, data: dict, submissions: dict[str, Submission]) -> Job:
 def _chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def drop_damaged(store: JobStore) -> int:
+    """Delete the submissions a damaged row belongs to, whole, so that
+    --recover restores them from the journal; returns how many."""
+    try:
+        submissions = store._submissions()
+    except StoreError:
+        submissions = {}
+    bad: set[str] = set()
+    rows = store.conn.execute(
+        f"SELECT {','.join(f'[{c}]' for c in _JOB_COLUMNS)} FROM jobs").fetchall()
+    for row in rows:
+        data = dict(zip(_JOB_COLUMNS, row, strict=True))
+        try:
+            _job(store.path, data, submissions)
+        except StoreError:
+            bad.add(data["submission"])
+    bad |= {r[0] for r in store.conn.execute("SELECT token FROM submissions")} - set(submissions)
+    if bad:
+        marks = ",".join("?" * len(bad))
+        with store.transaction():
+            store.conn.execute("DELETE FROM outputs WHERE token IN (SELECT token FROM jobs "
+                              f"WHERE submission IN ({marks}))", list(bad))
+            store.conn.execute(f"DELETE FROM jobs WHERE submission IN ({marks})", list(bad))
+            store.conn.execute(f"DELETE FROM submissions WHERE token IN ({marks})",
+                              list(bad))
+    return len(bad)

@@ -28,7 +28,7 @@ from ..backends.base import Backend, JobId
 from ..crashpoints import crashpoint
 from ..errors import SlurmError, SubmissionRefused
 from ..provenance.git import annex_lock, annex_unlock
-from ..provenance.redact import redact_environment
+from ..redact import redact_environment
 from .model import Job, JobSpec, Submission
 from .prepare import log_dirs
 from .store import JobStore

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import RecordError
-from .redact import redact_text
+from ..redact import redact_text
 
 SUBJECT_TAG = "[DATALAD SLURM RUN]"
 BEGIN = "=== Do not change lines below ==="

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from ..backends.base import JobState
 from ..errors import SlurmsweepError, UsageError
-from ..provenance.redact import redact_value
+from ..redact import redact_value
 from ..settings import WEBHOOK_URL
 
 lgr = logging.getLogger("datalad.slurmsweep.notify")

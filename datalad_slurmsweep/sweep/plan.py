@@ -19,7 +19,7 @@ from ..provenance.committing import commit_plans
 from ..provenance.git import messages
 from ..provenance.paths import to_dataset_relative
 from ..provenance.record import parse_record
-from ..provenance.redact import redact_tree
+from ..redact import redact_tree
 from .clones import edited_files, write_clone, write_snapshot
 from .config import SweepConfig
 from .points import SweepLayout, Task

@@ -9,7 +9,7 @@ import shlex
 import string
 from typing import Any
 
-from ..provenance.redact import redact_tree
+from ..redact import redact_tree
 from .config import SweepConfig
 from .points import SweepLayout, Task, fmt_value, param_variable
 

@@ -12,7 +12,7 @@ from ..backends.sbatch import LogSpec
 from ..jobs.model import Job, JobSpec, Submission, SweepMember
 from ..jobs.store import JobStore
 from ..jobs.submit import Batch, submit_batches
-from ..provenance.redact import redact_environment
+from ..redact import redact_environment
 from . import notify
 from .plan import Dispatch, SweepPlan, commit_generated, generate
 

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import ConfigError, JsonEditError, PathOutsideDatasetError
 from ..provenance.git import dirty_paths, tree_of
 from ..provenance.paths import overlaps, to_dataset_relative
-from ..provenance.redact import secret_findings
+from ..redact import secret_findings
 from .checks import slurm_pattern_problem, template_fields
 from .config import SweepConfig
 from .json_edit import check_edit

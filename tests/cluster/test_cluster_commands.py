@@ -322,7 +322,7 @@ def test_wait_finishes_when_jobs_end(tmp_path):
     ds = make_dataset(tmp_path / "ds", files={"job.sh": OK.format(out="out")})
     job = schedule(ds, "sbatch", "job.sh", outputs=["out"])
     (res,) = api(ds, "slurm_finish", wait=True, wait_timeout=120)
-    assert res["status"] == "ok" and res["slurm_job_id"] == job
+    assert res["status"] == "ok" and res["slurm_job_id"] == job, res["message"]
 
 
 def test_cli_json_output(tmp_path):

@@ -9,7 +9,7 @@ from datalad_slurmsweep.provenance.paths import (
     to_dataset_relative,
 )
 from datalad_slurmsweep.provenance.record import format_record, parse_record
-from datalad_slurmsweep.provenance.redact import REDACTED, redact_environment, redact_tree
+from datalad_slurmsweep.redact import REDACTED, redact_environment, redact_tree
 from tests.helpers import DATA
 
 

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from datalad_slurmsweep.provenance import redact as r
-from datalad_slurmsweep.provenance.redact import (
+from datalad_slurmsweep import redact as r
+from datalad_slurmsweep.redact import (
     REDACTED,
     is_secret_name,
     redact_argv,

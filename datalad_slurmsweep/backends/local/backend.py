@@ -33,6 +33,7 @@ from pathlib import Path
 
 from ... import __version__
 from ...errors import JobIdError, SlurmError
+from ...redact import redact_value
 from ..base import (
     TOKEN,
     CommentLookup,
@@ -75,6 +76,11 @@ def _task_status(job: LocalJob, task: LocalTask) -> TaskStatus:
     return TaskStatus(raw_id=task.raw_id, task_id=task.task_id, state=task.state,
                       exit_code=task.exit_code, signal=task.signal, start=task.start,
                       end=task.end, node=task.node, name=job.name)
+
+
+def _redacted(comment: str | None) -> str | None:
+    """A comment as the job files keep it: secrets out, our token in."""
+    return redact_value(comment) if comment else comment
 
 
 class LocalBackend:
@@ -137,9 +143,11 @@ class LocalBackend:
         write_text(self.files.path(job_id, ".script"), script, mode=0o700)
         # The submission environment never touches the disk: the runner
         # inherits it as its own environment.
-        write_text(self.files.path(job_id, ".spec.json"), replace(spec, env=None).to_json())
+        write_text(self.files.path(job_id, ".spec.json"),
+                   replace(spec, env=None, comment=_redacted(spec.comment)).to_json())
         self.files.save(LocalJob(
-            job_id=job_id, name=spec.name, comment=spec.comment, array=spec.tasks is not None,
+            job_id=job_id, name=spec.name, comment=_redacted(spec.comment),
+            array=spec.tasks is not None,
             submitted=now(), submitted_at=time.time(),
             tasks=[LocalTask(task_id=t, raw_id=str(first + i)) for i, t in enumerate(task_ids)]))
         proc = self._spawn(job_id, spec.env if spec.env is not None else dict(os.environ))

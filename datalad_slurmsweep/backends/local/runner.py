@@ -23,6 +23,7 @@ from contextlib import ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
 
+from ...redact import redact_argv
 from .. import sbatch as sa
 from ..base import JobId, JobState
 from .spec import NO_PYTHONPATH, ORIGINAL_PYTHONPATH, LocalJobSpec
@@ -34,6 +35,7 @@ from .state import (
     killpg,
     now,
     proc_start,
+    write_text,
 )
 
 lgr = logging.getLogger("datalad.slurmsweep.local")
@@ -134,6 +136,9 @@ class Runner:
         spec_file = self.files.path(job_id, ".spec.json")
         spec = replace(LocalJobSpec.from_json(spec_file.read_text()),
                        env=job_environment(os.environ))
+        # The script's arguments may hold a secret: on disk only as long as
+        # it took this runner to read them.
+        write_text(spec_file, replace(spec, env=None, args=redact_argv(spec.args)).to_json())
         with self.files.locked(job_id) as job:
             job.runner = RunnerProcess(os.getpid(), proc_start(os.getpid()))
         if not self._wait_for_dependencies(spec, job_id):
