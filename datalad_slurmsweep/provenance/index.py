@@ -70,6 +70,31 @@ class UserIndexLock:
         self.lock = self.index.with_name(self.index.name + ".lock")
         self.timeout = timeout
         self.fd: int | None = None
+        notes = Path(repo, git_text(repo, "rev-parse", "--git-path", "slurmsweep").strip())
+        notes.mkdir(parents=True, exist_ok=True)
+        self.owner = notes / f"index-lock-{os.getpid()}"
+
+    def _note(self, st: os.stat_result) -> None:
+        """Say which index.lock file is ours (inode and time): if we die
+        holding it, the next command may remove exactly that file."""
+        self.owner.write_text(f"{st.st_ino} {st.st_mtime_ns}")
+
+    def _stale_lock_of_ours(self) -> bool:
+        """Remove index.lock if it is the very file a dead process of ours held."""
+        try:
+            st = os.stat(self.lock)
+        except FileNotFoundError:
+            return True
+        for note in self.owner.parent.glob("index-lock-*"):
+            pid = note.name.rpartition("-")[2]
+            if note == self.owner or not pid.isdigit() or pid_alive(int(pid)):
+                continue
+            if note.read_text().strip() == f"{st.st_ino} {st.st_mtime_ns}":
+                self.lock.unlink(missing_ok=True)
+                note.unlink(missing_ok=True)
+                return True
+            note.unlink(missing_ok=True)  # a note about a lock long gone
+        return False
 
     def __enter__(self) -> UserIndexLock:
         deadline = time.monotonic() + self.timeout
@@ -77,8 +102,11 @@ class UserIndexLock:
         while True:
             try:
                 self.fd = os.open(self.lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                self._note(os.fstat(self.fd))
                 return self
             except FileExistsError:
+                if self._stale_lock_of_ours():
+                    continue
                 if time.monotonic() > deadline:
                     raise GitError(f"{self.lock} exists for over {self.timeout:.0f} s: "
                                    "another git process is running (or died: then "
@@ -98,9 +126,10 @@ class UserIndexLock:
             if lines:
                 git(self.repo, "update-index", "-z", "--index-info", input=b"".join(lines),
                     env=dict(os.environ, GIT_INDEX_FILE=str(work)))
+            self._note(os.stat(work))
+            os.replace(work, self.lock)
             os.close(self.fd)
             self.fd = None
-            os.replace(work, self.lock)
             os.replace(self.lock, self.index)
         finally:
             work.unlink(missing_ok=True)
@@ -109,4 +138,5 @@ class UserIndexLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        self.lock.unlink(missing_ok=True)
+            self.lock.unlink(missing_ok=True)
+        self.owner.unlink(missing_ok=True)

@@ -107,3 +107,38 @@ def test_a_plan_that_cannot_be_staged_fails_alone(tmp_path):
     assert list(result.failed) == ["bad"] and "symbolic link" in result.failed["bad"]
     assert git(ds, "show", "--name-only", "--format=%s", result.shas["good"]).split() == [
         "good", "good/g.txt"]
+
+
+def test_an_index_lock_left_by_a_killed_command_of_ours_is_removed(tmp_path):
+    """kill -9 while we hold the user's index.lock must not block every later
+    git command: the next commit removes exactly that lock file."""
+    import sys
+    ds = make_dataset(tmp_path / "ds", annex=False)
+    root = tmp_path / "ds"
+    code = ("import os, sys; from datalad_slurmsweep.provenance.index import UserIndexLock; "
+            "UserIndexLock(sys.argv[1]).__enter__(); os.kill(os.getpid(), 9)")
+    assert subprocess.run([sys.executable, "-c", code, str(root)]).returncode == -9
+    assert (root / ".git" / "index.lock").exists()
+    (root / "out").mkdir()
+    (root / "out/r.txt").write_text("r")
+    result = commit_plans(root, [PlannedCommit("A", ["out"], "ours\n")], False)
+    assert "A" in result.shas and not (root / ".git" / "index.lock").exists()
+    assert git(ds, "status", "--porcelain") == ""
+
+
+def test_a_real_git_index_lock_is_never_taken_away(tmp_path):
+    ds = make_dataset(tmp_path / "ds", annex=False)
+    root = tmp_path / "ds"
+    (root / ".git" / "index.lock").write_text("a running git's")
+    (root / "out").mkdir()
+    (root / "out/r.txt").write_text("r")
+    from datalad_slurmsweep.provenance.index import UserIndexLock
+    lock = UserIndexLock(root, timeout=1.0)
+    try:
+        lock.__enter__()
+    except Exception as exc:  # noqa: BLE001
+        assert "index.lock exists" in str(exc)
+    else:
+        raise AssertionError("took a lock that another git holds")
+    assert (root / ".git" / "index.lock").read_text() == "a running git's"
+    del ds
