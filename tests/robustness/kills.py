@@ -1,8 +1,10 @@
 """kill -9 during slurm-schedule, slurm-sweep and slurm-finish.
 
 A trial kills the command at a named crash point
-(``DATALAD_SLURMSWEEP_KILL_AT``) or at a random moment (``kill -9`` after a
-random sleep), then does what the user guide says to do: run
+(``DATALAD_SLURMSWEEP_KILL_AT``), at a random moment (``kill -9`` after a
+random sleep), or while it holds the user's ``.git/index.lock`` (a ``git``
+on PATH that dawdles in ``update-index --index-info`` on our work copy of
+the index, so that moment lasts long enough to be hit), then does what the user guide says to do: run
 ``datalad slurm-finish --wait`` (again if the first one did not get
 everything), and for a sweep run the sweep again. Then every job the backend
 ran must have exactly one record (or still be open, if it failed or never
@@ -14,6 +16,8 @@ untracked or staged.
 from __future__ import annotations
 
 import random
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ from .sandbox import (
     Running,
     books,
     datalad,
+    git,
     integrity,
     run_records,
     run_sweep,
@@ -52,15 +57,82 @@ class KillTrial:
         return f"{self.command} @{self.moment} ({self.backend})"
 
 
-def plan_trials(n_local: int, n_slurm: int, seed: int = 8) -> list[KillTrial]:
-    """Round-robin over every (command, moment) pair, per backend."""
+INDEX_LOCK = "index.lock"
+
+
+def plan_trials(n_local: int, n_slurm: int, seed: int = 8,
+                n_index_lock: int = 0) -> list[KillTrial]:
+    """Round-robin over every (command, moment) pair, per backend; then
+    ``n_index_lock`` kills of sweep and of finish while the user's index.lock
+    is held (local)."""
     pairs = [(c, m) for c in ("schedule", "sweep", "finish") for m in CRASH_POINTS[c] + ["random"]]
     trials = []
     for backend, n in (("local", n_local), ("slurm", n_slurm)):
         for i in range(n):
             command, moment = pairs[i % len(pairs)]
             trials.append(KillTrial(command, moment, backend, seed * 1000 + len(trials)))
+    for i in range(n_index_lock):
+        trials.append(KillTrial(("sweep", "finish")[i % 2], INDEX_LOCK, "local",
+                                seed * 1000 + len(trials)))
     return trials
+
+
+_SHIM = """#!/bin/sh
+# robustness trial: dawdle when our work copy of the user's index is updated
+case " $* " in *" --index-info "*)
+  case "$GIT_INDEX_FILE" in *slurmsweep-index-*) sleep 3 ;; esac ;;
+esac
+exec {git} "$@"
+"""
+_SHIM_DIR: list[Path] = []
+
+
+def _shim_path() -> str:
+    if not _SHIM_DIR:
+        where = Path(tempfile.mkdtemp(prefix="robustness-git-"))
+        (where / "git").write_text(_SHIM.format(git=shutil.which("git")))
+        (where / "git").chmod(0o755)
+        _SHIM_DIR.append(where)
+    import os
+    return f"{_SHIM_DIR[0]}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _kill_while_index_locked(ds: Path, args: list[str], outcome: Outcome):
+    running = Running(ds, *args, env={"PATH": _shim_path()})
+    lock = ds / ".git" / "index.lock"
+    deadline = time.monotonic() + 120
+    while running.proc.poll() is None and time.monotonic() < deadline:
+        # Ours, not a git child's: the work copy our install makes under the lock.
+        if lock.exists() and any((ds / ".git").glob("slurmsweep-index-*")):
+            running.kill()
+            break
+        time.sleep(0.005)
+    call = running.wait()
+    outcome.command = (f"{call.shell()}  # with a git that dawdles in update-index "
+                       "--index-info; kill -9 once .git/index.lock is ours")
+    if call.rc != -9:
+        outcome.fail(f"the moment was not reached: the command never held .git/index.lock "
+                     f"(exit {call.rc}): {call.said()}")
+    time.sleep(3.5)  # the dawdling git child ends
+    return call
+
+
+def _stale_index_lock(ds: Path, outcome: Outcome) -> None:
+    """A killed command must not leave the user's index.lock: every git
+    command of the user fails until it is removed. Removed here as git's
+    message tells the user, so that the rest of the trial can go on."""
+    lock = ds / ".git" / "index.lock"
+    deadline = time.monotonic() + 5  # a git child of the killed command may still run
+    while lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if lock.exists():
+        status = [line for line in git(ds, "status", "--porcelain").splitlines()
+                  if line.startswith("D ")]
+        outcome.count("stale index.lock")
+        outcome.fail(f"the killed command left .git/index.lock behind (git commit: 'Unable to "
+                     f"create .git/index.lock: File exists'); the index lags HEAD by "
+                     f"{len(status)} staged deletions, e.g. {status[:2]}")
+        lock.unlink()
 
 
 def _setup_finish(ds: Path, trial: KillTrial, n: int, bench: Bench) -> None:
@@ -78,7 +150,7 @@ def _command(trial: KillTrial, ds: Path, n: int, bench: Bench,
         args = ["slurm-schedule", "--backend", trial.backend, "-o", f"out/t{n}",
                 "sbatch", "job.sh", f"out/t{n}"]
     elif trial.command == "sweep":
-        submission = "jobs" if trial.moment != "random" or n % 2 else "array"
+        submission = "jobs" if trial.moment == "sweep-submitted" or n % 2 else "array"
         config = sweep_config(ds, f"k{n}", submission=submission, cases=("baseline", "short"))
         args = ["slurm-sweep", "--backend", trial.backend, config]
     else:
@@ -111,7 +183,9 @@ def run_trial(trial: KillTrial, bench: Bench) -> Outcome:
     window = _calibrate(trial, bench, outcome) if trial.moment == "random" else 0.0
     ds = bench.get()
     args, config = _command(trial, ds, bench.serial, bench, outcome)
-    if trial.moment == "random":
+    if trial.moment == INDEX_LOCK:
+        _kill_while_index_locked(ds, args, outcome)
+    elif trial.moment == "random":
         delay = rng.uniform(0, window)
         running = Running(ds, *args)
         time.sleep(delay)
@@ -127,6 +201,7 @@ def run_trial(trial: KillTrial, bench: Bench) -> Outcome:
         if call.rc != -9:
             outcome.fail(f"the crash point {trial.moment} was not reached (exit {call.rc}): "
                          f"{call.said()}")
+    _stale_index_lock(ds, outcome)
     _recover_and_check(ds, trial, outcome, config, bench)
     outcome.seconds = time.monotonic() - start
     if not outcome.ok:

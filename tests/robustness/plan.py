@@ -33,7 +33,7 @@ def make_plan(mode: str, slurm: bool = True, seed: int = 8) -> Plan:
     if mode == "full":
         plan = Plan(
             mode, bad_inputs=cases,
-            kills=kills.plan_trials(88, 16 if slurm else 0, seed),
+            kills=kills.plan_trials(84, 16 if slurm else 0, seed, n_index_lock=6),
             concurrent=[(20 + (i * 7) % 31, pairings[i % len(pairings)]) for i in range(50)],
             racing=[(20 + (i * 3) % 11, seed * 100 + i) for i in range(30)],
             store_faults=list(faults.STORE_FAULTS),
@@ -44,7 +44,7 @@ def make_plan(mode: str, slurm: bool = True, seed: int = 8) -> Plan:
     elif mode == "quick":
         plan = Plan(
             mode, bad_inputs=_every(cases, 10),
-            kills=kills.plan_trials(8, 3 if slurm else 0, seed),
+            kills=kills.plan_trials(8, 3 if slurm else 0, seed, n_index_lock=2),
             concurrent=[(20, pairings[i]) for i in range(5)],
             racing=[(20, seed * 100 + i) for i in range(3)],
             store_faults=["deleted", "row-spec"],

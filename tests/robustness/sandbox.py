@@ -149,7 +149,12 @@ class Call:
         return None
 
     def shell(self) -> str:
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env_extra.items())
+        def shown(key: str, value: str) -> str:
+            inherited = os.environ.get(key, "")
+            if key == "PATH" and inherited and value.endswith(os.pathsep + inherited):
+                return shlex.quote(value[: -len(inherited)]) + "$PATH"
+            return shlex.quote(value)
+        env = " ".join(f"{k}={shown(k, v)}" for k, v in self.env_extra.items())
         return f"cd {shlex.quote(self.cwd)} && {env + ' ' if env else ''}{shlex.join(self.argv)}"
 
     def said(self) -> str:
@@ -595,6 +600,11 @@ def integrity(ds: Path, allow: Iterable[str] = ()) -> list[str]:
     leftovers = sorted(p.name for p in (ds / ".git" / "slurmsweep").glob("index-*"))
     if leftovers:
         problems.append(f"private index files left in .git/slurmsweep: {leftovers}")
+    litter = sorted(p.name for p in (ds / ".git").glob("slurmsweep-index-*"))
+    if litter:
+        problems.append(f"work copies of the user's index left in .git: {litter}")
+    if (ds / ".git" / "index.lock").exists():
+        problems.append(".git/index.lock left behind")
     allow = tuple(a.rstrip("/") for a in allow)
     status = [line for line in git(ds, "status", "--porcelain", "--untracked-files=all")
               .splitlines() if not any(line[3:] == a or line[3:].startswith(a + "/")
