@@ -35,6 +35,15 @@ class ScheduleError(SlurmsweepError):
     """A job cannot be scheduled; nothing was written or submitted."""
 
 
+class AbsentContentError(ScheduleError):
+    """A committed file whose content is not here (an annexed file, say, in
+    a fresh clone): getting it may let validation go on."""
+
+    def __init__(self, message: str, path: str):
+        super().__init__(message)
+        self.path = path
+
+
 class RescheduleError(SlurmsweepError):
     """A revision cannot be rescheduled; nothing was submitted."""
 

@@ -8,6 +8,7 @@ imports a backend; both backends import this.
 from __future__ import annotations
 
 import enum
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Protocol
 
 from ..errors import JobIdError
+
+lgr = logging.getLogger("datalad.slurmsweep.backends")
 
 
 class JobState(str, enum.Enum):
@@ -30,6 +33,12 @@ class JobState(str, enum.Enum):
     SIGNALING = "SIGNALING"
     STAGE_OUT = "STAGE_OUT"
     STOPPED = "STOPPED"
+    RESV_DEL_HOLD = "RESV_DEL_HOLD"  # held because its reservation was deleted
+    POWER_UP_NODE = "POWER_UP_NODE"  # waiting for its (cloud) node to boot
+    UPDATE_DB = "UPDATE_DB"  # the controller is still writing it to the database
+    # Not a Slurm state: one this tool does not know (a newer Slurm's). It
+    # counts as still active, so it is neither committed nor forgotten.
+    UNKNOWN = "UNKNOWN"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     TIMEOUT = "TIMEOUT"
@@ -41,6 +50,8 @@ class JobState(str, enum.Enum):
     DEADLINE = "DEADLINE"
     REVOKED = "REVOKED"
     SPECIAL_EXIT = "SPECIAL_EXIT"
+    LAUNCH_FAILED = "LAUNCH_FAILED"
+    RECONFIG_FAIL = "RECONFIG_FAIL"
     # Not a Slurm state: the job is unknown to Slurm (purged from the
     # controller's memory and absent from accounting). Never a success.
     LOST = "LOST"
@@ -51,14 +62,17 @@ class JobState(str, enum.Enum):
 
         sacct prints ``CANCELLED by 0``; squeue may abbreviate nothing but
         scontrol prints ``JobState=COMPLETED``: callers strip the key.
-        Unknown words map to FAILED rather than to success, so a state that a
-        newer Slurm invents can never make us commit a broken job silently.
+        A word we do not know is UNKNOWN, which counts as still active: a state
+        a newer Slurm invents must neither be committed as a success nor be
+        closed as a failure, since we cannot tell which it is.
         """
         word = text.strip().split(" ", 1)[0].rstrip("+").upper()
         try:
             return cls(word)
         except ValueError:
-            return cls.FAILED
+            lgr.warning("Slurm reports the state %r, which this version of datalad-slurmsweep "
+                        "does not know; the job is kept open", text.strip())
+            return cls.UNKNOWN
 
     @property
     def is_success(self) -> bool:
@@ -82,6 +96,7 @@ _ACTIVE = frozenset({
     JobState.SUSPENDED, JobState.COMPLETING, JobState.CONFIGURING,
     JobState.RESIZING, JobState.REQUEUE_HOLD, JobState.REQUEUE_FED,
     JobState.SIGNALING, JobState.STAGE_OUT, JobState.STOPPED,
+    JobState.RESV_DEL_HOLD, JobState.POWER_UP_NODE, JobState.UPDATE_DB, JobState.UNKNOWN,
 })
 
 

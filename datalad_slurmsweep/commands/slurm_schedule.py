@@ -10,8 +10,9 @@ from datalad.interface.base import Interface, build_doc, eval_results
 from datalad.support.constraints import EnsureChoice, EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 
-from ..errors import ScheduleError
-from ..jobs.prepare import check_conflicts, prepare
+from ..jobs.content import get_inputs, install_subdatasets, prepare_getting_script
+from ..jobs.placeholders import EXPAND_CHOICES
+from ..jobs.prepare import check_conflicts
 from ..jobs.submit import submit_job
 from .base import DatasetContext, as_list, guarded, open_context, paths_list, refuse
 
@@ -46,15 +47,20 @@ class SlurmSchedule(Interface):
         inputs=Parameter(
             args=("-i", "--input"), dest="inputs", action="append",
             metavar="PATH", constraints=EnsureStr() | EnsureNone(),
-            doc="""a file or directory the job reads. Its content is retrieved
-            before submission and it must have no uncommitted changes. Can be
-            given more than once."""),
+            doc="""a file, directory or glob (``'data/*.csv'``) the job reads;
+            globs are expanded now. Subdatasets it lies in are installed and
+            its content is retrieved before submission; it must have no
+            uncommitted changes. Can be given more than once."""),
         outputs=Parameter(
             args=("-o", "--output"), dest="outputs", action="append",
             metavar="PATH", constraints=EnsureStr() | EnsureNone(),
-            doc="""a file or directory the job writes; only these paths (and
-            the job's logs) are committed by slurm-finish. Can be given more
-            than once; at least one is required."""),
+            doc="""a file, directory or glob (``'res/*.csv'``, expanded at
+            finish against what the job wrote) the job writes, also inside a
+            subdataset; only these paths (and the job's logs) are committed by
+            slurm-finish, and declared paths the job did not write are
+            reported. Can be given more than once; at least one is required.
+            The sbatch call may use ``{inputs}``, ``{outputs}``, ``{pwd}`` and
+            ``{dspath}`` as ``datalad run`` does (``{{``/``}}`` for braces)."""),
         message=Parameter(
             args=("-m", "--message"), metavar="MESSAGE",
             constraints=EnsureStr() | EnsureNone(),
@@ -62,6 +68,11 @@ class SlurmSchedule(Interface):
         dry_run=Parameter(
             args=("--dry-run",), action="store_true",
             doc="validate everything and report the job, but submit nothing."),
+        expand=Parameter(
+            args=("--expand",), constraints=EnsureChoice(*EXPAND_CHOICES) | EnsureNone(),
+            doc="""record the expanded lists of input globs (``inputs``), of
+            output globs as the job matched them (``outputs``), or both, instead
+            of the patterns, as with ``datalad run --expand``."""),
         backend=Parameter(
             args=("--backend",), constraints=EnsureChoice("slurm", "local") | EnsureNone(),
             doc="""where the job runs: slurm, or local (the same batch script on
@@ -83,14 +94,14 @@ class SlurmSchedule(Interface):
     @datasetmethod(name="slurm_schedule")
     @eval_results
     def __call__(cmd=None, *, dataset=None, inputs=None, outputs=None,
-                 message=None, dry_run=False, backend=None):
+                 message=None, dry_run=False, expand=None, backend=None):
         def body(holder: list) -> Iterator[dict]:
             argv = as_list(cmd, "cmd")
             ins, outs = paths_list(inputs, "inputs"), paths_list(outputs, "outputs")
             refuse((not argv, "give the sbatch call to submit, e.g. 'sbatch job.sh'"))
             ctx = open_context(dataset, "schedule a Slurm job")
             holder.append(ctx)
-            yield from _schedule(ctx, argv, ins, outs, message, dry_run, backend)
+            yield from _schedule(ctx, argv, ins, outs, message, dry_run, expand, backend)
 
         yield from guarded(ACTION, dataset, body)
 
@@ -99,24 +110,27 @@ ACTION = "slurm-schedule"
 
 
 def _schedule(ctx: DatasetContext, argv: list[str], inputs: list[str], outputs: list[str],
-              message: str | None, dry_run: bool, backend: str | None) -> Iterator[dict]:
+              message: str | None, dry_run: bool, expand: str | None,
+              backend: str | None) -> Iterator[dict]:
     runner = ctx.backend(backend)
-    spec = prepare(ctx.root, argv, outputs=outputs, inputs=inputs, base=ctx.base,
-                   message=message)
-    check_conflicts(ctx.store, spec.outputs)
-    if ctx.use_annex and spec.inputs and not dry_run:
-        for res in ctx.ds.get([str(ctx.root / p) for p in spec.inputs],
-                              on_failure="ignore", return_type="generator",
-                              result_renderer="disabled"):
-            if res["status"] in ("error", "impossible"):
-                raise ScheduleError(
-                    f"could not get input {res.get('path')}: {res.get('message')}")
+
+    def validated():
+        spec = prepare_getting_script(ctx.root, argv, fetch=not dry_run, outputs=outputs,
+                                      inputs=inputs, base=ctx.base, message=message,
+                                      expand=expand)
+        check_conflicts(ctx.store, spec.reserved_paths)
+        return spec
+
+    spec = validated()
     if dry_run:
         yield ctx.result(ACTION, "ok", "would submit (dry run)",
                          cmd=spec.sbatch_argv, pwd=spec.pwd,
                          outputs=spec.outputs, inputs=spec.inputs,
                          array_tasks=spec.array_tasks)
         return
+    if install_subdatasets(ctx.root, spec):
+        spec = validated()  # now the paths in them can be checked, and globbed
+    get_inputs(ctx.root, spec)
     job = submit_job(ctx.root, ctx.store, runner, spec, use_annex=ctx.use_annex)
     yield ctx.result(ACTION, "ok", f"submitted job {job.job_id}",
                      slurm_job_id=str(job.job_id), backend=job.backend,

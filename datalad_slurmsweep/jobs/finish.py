@@ -21,9 +21,10 @@ from pathlib import Path
 from ..backends.base import Backend, JobId, JobState, JobStatus
 from ..crashpoints import crashpoint
 from ..provenance.commits import PlannedCommit
-from ..provenance.committing import commit_plans
+from ..provenance.nested import commit_nested
 from ..provenance.record import format_record
 from .model import Job, Outcome
+from .outputs import Expanded, expand_outputs
 from .recording import (
     build_record,
     env_file,
@@ -53,6 +54,19 @@ def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
                    state=state)
 
 
+def _no_outputs(job: Job, expanded: Expanded, close_failed: bool) -> Outcome:
+    missing = ", ".join(expanded.missing)
+    if close_failed:
+        return Outcome(job, "ok", f"closed job {job.job_id} (COMPLETED, but none of its "
+                       f"declared outputs exists: {missing}) without committing",
+                       state=JobState.COMPLETED)
+    return Outcome(job, "impossible", f"job {job.job_id} COMPLETED but wrote none of its "
+                   f"declared outputs ({missing}), so nothing of its result can be recorded. "
+                   "It stays open: use --accept-failed-jobs to record it anyway (the record "
+                   "lists the missing outputs) or --close-failed-jobs to forget it",
+                   state=JobState.COMPLETED)
+
+
 def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
            statuses: dict, *, dsid: str | None, use_annex: bool,
            accept_failed: bool = False, close_failed: bool = False,
@@ -60,27 +74,36 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
            messages: list[str] | None = None) -> Iterator[Outcome]:
     """Commit finished jobs, close or report failed ones, report the rest.
 
+    A completed job none of whose declared outputs exists counts as failed.
     With ``close_failed``, jobs the user ``named`` are closed whatever their
     end state (a completed job whose outputs cannot be committed, say);
     unnamed ones only when they did not complete."""
     named = named or set()
     to_commit: list[tuple[Job, JobStatus]] = []
     to_close: list[Job] = []
+    expanded: dict[str, Expanded] = {}
     for job in jobs:
         status = statuses[job.job_id]
         state = status.state
-        closing = close_failed and not state.is_active and (
-            not state.is_success or job.job_id in named or JobId(job.job_id.base) in named)
-        if not state.is_active and not closing and (
-                state.is_success or (accept_failed and state is not JobState.LOST)):
+        if state.is_active:
+            yield _unfinished(job, status, False)
+            continue
+        found = expanded[job.token] = expand_outputs(ds_root, job.outputs)
+        succeeded = state.is_success and not found.none_written
+        closing = close_failed and (
+            not succeeded or job.job_id in named or JobId(job.job_id.base) in named)
+        if not closing and (succeeded or (accept_failed and state is not JobState.LOST)):
             to_commit.append((job, status))
             continue
         if closing:
             to_close.append(job)
-        yield _unfinished(job, status, closing)
+        if state.is_success and found.none_written:
+            yield _no_outputs(job, found, closing)
+        else:
+            yield _unfinished(job, status, closing)
     store.remove([j.token for j in to_close])
     if to_commit:
-        yield from _commit(ds_root, store, backend, to_commit, dsid=dsid,
+        yield from _commit(ds_root, store, backend, to_commit, expanded, dsid=dsid,
                            use_annex=use_annex, messages=messages)
 
 
@@ -94,8 +117,9 @@ def task_summary(job: Job, status: JobStatus) -> str:
     return " [" + ", ".join(parts) + "]"
 
 
-def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], dsid: str | None,
-          versions: dict, messages: list[str] | None) -> tuple[list[PlannedCommit], dict]:
+def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], expanded: dict[str, Expanded],
+          dsid: str | None, versions: dict,
+          messages: list[str] | None) -> tuple[list[PlannedCommit], dict]:
     """One planned commit per single job and per sweep; job token -> plan key."""
     planned: list[PlannedCommit] = []
     keys: dict[str, str] = {}
@@ -108,13 +132,14 @@ def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], dsid: str | None,
         write_env_file(ds_root, job, status, env_path)
         logs = [p for p in log_paths(job, status) if os.path.lexists(ds_root / p)]
         slurm_outputs = logs + [env_path]
-        record = build_record(job, status, dsid, versions, slurm_outputs)
+        found = expanded[job.token]
+        record = build_record(job, status, dsid, versions, slurm_outputs, found)
         msgs = list(messages or []) + ([job.spec.message] if job.spec.message else [])
-        planned.append(PlannedCommit(key=job.token, paths=job.outputs + slurm_outputs,
+        planned.append(PlannedCommit(key=job.token, paths=found.present + slurm_outputs,
                                      message=format_record(record, msgs)))
         keys[job.token] = job.token
     for sweep_root, members in sweeps.items():
-        paths, record = sweep_record(ds_root, sweep_root, members, dsid, versions)
+        paths, record = sweep_record(ds_root, sweep_root, members, expanded, dsid, versions)
         planned.append(PlannedCommit(key=sweep_root, paths=paths,
                                      message=format_sweep_record(record, messages)))
         keys.update({job.token: sweep_root for job, _ in members})
@@ -122,9 +147,10 @@ def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], dsid: str | None,
 
 
 def _commit(ds_root: Path, store: JobStore, backend: Backend,
-            items: list[tuple[Job, JobStatus]], *, dsid: str | None, use_annex: bool,
+            items: list[tuple[Job, JobStatus]], expanded: dict[str, Expanded], *,
+            dsid: str | None, use_annex: bool,
             messages: list[str] | None) -> Iterator[Outcome]:
-    planned, keys = _plan(ds_root, items, dsid, tool_versions(backend), messages)
+    planned, keys = _plan(ds_root, items, expanded, dsid, tool_versions(backend), messages)
 
     def note(shas: dict[str, str]) -> None:
         crashpoint("built")
@@ -132,7 +158,7 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
                                if key in shas})
         crashpoint("marked")
 
-    result = commit_plans(ds_root, planned, use_annex, before_move=note)
+    result = commit_nested(ds_root, planned, use_annex, before_move=note)
     crashpoint("advanced")
     done = [(job, status) for job, status in items if keys[job.token] in result.shas]
     store.remove([job.token for job, _ in done])
@@ -141,10 +167,12 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
         if key in result.failed:
             yield Outcome(job, "error", f"job {job.job_id} ({status.state.value}) was not "
                           f"committed, its files could not be staged: {result.failed[key]}. "
-                          "It stays open; fix or move the paths named, then run "
-                          "slurm-finish again (or --close-failed-jobs to forget it)",
-                          state=status.state)
+                          "It stays open and the other jobs were committed; fix or move "
+                          "the paths named, then run slurm-finish again (or "
+                          "--close-failed-jobs to forget it)", state=status.state)
             continue
+        missing = expanded[job.token].missing
         yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
-                      + (f" of sweep {job.sweep.root}" if job.sweep else ""),
+                      + (f" of sweep {job.sweep.root}" if job.sweep else "")
+                      + (f"; declared outputs missing: {', '.join(missing)}" if missing else ""),
                       state=status.state, commit=result.shas[key])

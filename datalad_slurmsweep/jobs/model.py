@@ -19,6 +19,7 @@ from typing import Any
 from ..backends.base import JobId, JobState
 from ..backends.sbatch import LogSpec
 from ..redact import redact_argv, redact_text
+from .outputs import reserved
 
 
 def new_token() -> str:
@@ -71,6 +72,13 @@ class JobSpec:
     message: str | None = None
     chain: list[str] = field(default_factory=list)
     sweep: SweepMember | None = None
+    expand: str | None = None  # inputs | outputs | both: record the expanded lists
+    submit_argv: list[str] | None = None  # the call with its placeholders filled in
+    commit_id: str | None = None  # the dataset's HEAD when the job was submitted
+
+    @property
+    def argv_to_submit(self) -> list[str]:
+        return self.submit_argv or self.sbatch_argv
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored on disk: secrets in the command line and the
@@ -78,8 +86,14 @@ class JobSpec:
         data = asdict(self)
         data["sweep"] = self.sweep.to_json() if self.sweep else None
         data["sbatch_argv"] = redact_argv(self.sbatch_argv)
+        if self.submit_argv:
+            data["submit_argv"] = redact_argv(self.submit_argv)
         data["message"] = redact_text(self.message) if self.message else self.message
         return data
+
+    @property
+    def reserved_paths(self) -> list[str]:
+        return reserved(self.outputs, literal=self.sweep is not None)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobSpec:

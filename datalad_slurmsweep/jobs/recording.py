@@ -22,6 +22,7 @@ from ..provenance.paths import pwd_relative
 from ..provenance.record import RECORD_VERSION, format_record
 from ..redact import redact_argv, redact_tree
 from .model import Job
+from .outputs import Expanded
 
 
 def tool_versions(backend: Backend) -> dict[str, str]:
@@ -76,7 +77,7 @@ def env_file(job: Job) -> str:
 
 
 def build_record(job: Job, status: JobStatus, dsid: str | None,
-                 versions: dict, slurm_outputs: list[str]) -> dict:
+                 versions: dict, slurm_outputs: list[str], found: Expanded) -> dict:
     spec = job.spec
     job_id: int | str = int(job.job_id.base) if job.job_id.task is None else str(job.job_id)
     argv = redact_argv(spec.sbatch_argv)
@@ -84,11 +85,13 @@ def build_record(job: Job, status: JobStatus, dsid: str | None,
         "cmd": shlex.join(argv),
         "sbatch_argv": argv,
         "chain": spec.chain,
-        "commit_id": None,
+        "commit_id": spec.commit_id,
         "dsid": dsid,
         "inputs": [pwd_relative(p, spec.pwd) for p in spec.inputs],
         "extra_inputs": [pwd_relative(p, spec.pwd) for p in spec.extra_inputs],
-        "outputs": [pwd_relative(p, spec.pwd) for p in spec.outputs],
+        "outputs": [pwd_relative(p, spec.pwd) for p in (
+            found.present if spec.expand in ("outputs", "both") else spec.outputs)],
+        "missing_outputs": [pwd_relative(p, spec.pwd) for p in found.missing],
         "pwd": spec.pwd,
         "slurm_job_id": job_id,
         "slurm_outputs": [pwd_relative(p, spec.pwd) for p in slurm_outputs],
@@ -122,18 +125,20 @@ def write_env_file(ds_root: Path, job: Job, status: JobStatus, path: str) -> Non
     os.replace(tmp, target)
 
 
-def _point(job: Job, status: JobStatus, logs: list[str]) -> dict:
+def _point(job: Job, status: JobStatus, logs: list[str], found: Expanded) -> dict:
     task, member = status.tasks[0], job.sweep
     return {
         "point": member.point, "case": member.case, "params": member.params,
         "slurm_job_id": str(job.job_id), "task_id": task.task_id, "raw_id": task.raw_id,
         "state": status.state.value, "exit_code": status.exit_code, "signal": task.signal,
         "start": task.start, "end": task.end, "node": task.node, "outputs": job.outputs,
-        "script": job.spec.sbatch_argv[-1], "inputs": job.spec.inputs, "logs": logs}
+        "missing_outputs": found.missing, "script": job.spec.sbatch_argv[-1],
+        "inputs": job.spec.inputs, "logs": logs}
 
 
 def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],
-                 dsid: str | None, versions: dict) -> tuple[list[str], dict]:
+                 expanded: dict[str, Expanded], dsid: str | None,
+                 versions: dict) -> tuple[list[str], dict]:
     """Paths to commit and the record for some finished points of one sweep."""
     points, paths, logs = [], [], []
     written_env: set[str] = set()
@@ -144,17 +149,19 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
             written_env.add(env_path)
         job_logs = [p for p in log_paths(job, status) if os.path.lexists(ds_root / p)]
         logs += job_logs
-        paths += job.outputs
-        points.append(_point(job, status, job_logs))
+        found = expanded[job.token]
+        paths += found.present
+        points.append(_point(job, status, job_logs, found))
     slurm_outputs = sorted(set(logs) | written_env)
     first = members[0][0]
     states = [p["state"] for p in points]
     state = next((s for s in states if s != "COMPLETED"), "COMPLETED")
     record = {
         "cmd": f"datalad slurm-sweep {first.sweep.config}".strip(),
-        "chain": first.spec.chain, "commit_id": None, "dsid": dsid,
+        "chain": first.spec.chain, "commit_id": first.spec.commit_id, "dsid": dsid,
         "inputs": sorted({i for j, _ in members for i in j.spec.inputs}),
         "extra_inputs": [], "outputs": sorted(set(paths)), "pwd": ".",
+        "missing_outputs": sorted({m for p in points for m in p["missing_outputs"]}),
         "slurm_job_id": sorted({j.job_id.base for j, _ in members}),
         "slurm_outputs": slurm_outputs, "state": state,
         "exit_code": next((p["exit_code"] for p in points if p["exit_code"]), 0),

@@ -135,7 +135,7 @@ def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed
                        chain=list(run.parsed.record.get("chain") or []) + [run.commit],
                        sweep=member, check_dirty=False)
         spec.inputs = [i for i in point.get("inputs", []) if i != point["script"]]
-        check_conflicts(store, spec.outputs)
+        check_conflicts(store, spec.reserved_paths)
         replays.append(Replay(run, spec))
     return replays
 
@@ -155,7 +155,7 @@ def _single_replay(root: Path, store: JobStore, run: RecordedRun,
         extra_inputs=run.ds_relative(rec.record.get("extra_inputs") or []),
         base=root, message=message or rec.message or None,
         chain=list(rec.record.get("chain") or []) + [run.commit])
-    check_conflicts(store, spec.outputs)
+    check_conflicts(store, spec.reserved_paths)
     return Replay(run, spec)
 
 

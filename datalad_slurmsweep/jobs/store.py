@@ -169,7 +169,7 @@ class JobStore:
             f"INSERT INTO jobs ({','.join(f'[{c}]' for c in _JOB_COLUMNS)}) "
             f"VALUES ({','.join('?' * len(_JOB_COLUMNS))})", [_job_row(j) for j in jobs])
         self.conn.executemany("INSERT INTO outputs (token, path) VALUES (?, ?)",
-                              [(j.token, p) for j in jobs for p in j.outputs])
+                              [(j.token, p) for j in jobs for p in j.spec.reserved_paths])
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -228,7 +228,7 @@ class JobStore:
             self.journal.write([j for j in jobs if j.submission.token in tokens])
             try:
                 for job in jobs:
-                    clashes = self.conflicts(job.outputs)
+                    clashes = self.conflicts(job.spec.reserved_paths)
                     if clashes:
                         raise OutputConflictError(clashes)
                     self._insert([job])

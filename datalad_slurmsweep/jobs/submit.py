@@ -27,9 +27,11 @@ from pathlib import Path
 from ..backends.base import Backend, JobId
 from ..crashpoints import crashpoint
 from ..errors import SlurmError, SubmissionRefused
-from ..provenance.git import annex_lock, annex_unlock
+from ..provenance.datasets import Layout, annex_each, read_layout
+from ..provenance.git import annex_lock, annex_unlock, head_state
 from ..redact import redact_environment
 from .model import Job, JobSpec, Submission
+from .outputs import expand_outputs
 from .prepare import log_dirs
 from .store import JobStore
 
@@ -56,15 +58,16 @@ class _Preparation:
 
     def __init__(self, ds_root: Path):
         self.ds_root = ds_root
-        self.unlocked: list[str] = []
+        self.unlocked: dict[str, list[str]] = {}  # dataset -> its paths
         self.created: list[Path] = []
 
     def apply(self, jobs: list[Job], use_annex: bool) -> None:
         outputs = sorted({p for job in jobs for p in job.outputs})
-        existing = [p for p in outputs if os.path.lexists(self.ds_root / p)]
-        if use_annex and existing:
-            annex_unlock(self.ds_root, existing)
-            self.unlocked = existing
+        existing = expand_outputs(self.ds_root, outputs).present
+        layout = read_layout(self.ds_root) if any(
+            "/" in p for p in existing) else Layout()
+        if existing and (use_annex or layout.installed):
+            self.unlocked = annex_each(self.ds_root, layout, existing, annex_unlock)
         seen: set[Path] = set()
         # A sweep writes its log directories with its other generated files.
         for job in (j for j in jobs if j.sweep is None):
@@ -85,8 +88,8 @@ class _Preparation:
                 directory.rmdir()
             except OSError:
                 pass
-        if self.unlocked:
-            annex_lock(self.ds_root, self.unlocked)
+        for root, paths in self.unlocked.items():
+            annex_lock(self.ds_root / root, paths)
 
 
 def _argv(batch: Batch, previous_block: list[JobId]) -> list[str]:
@@ -103,6 +106,9 @@ def submit_batches(ds_root: Path, store: JobStore, backend: Backend, batches: li
     refusal. ``environment`` is the raw environment sbatch runs with; the
     store holds only the submissions' redacted copies."""
     jobs = [job for batch in batches for job in batch.jobs]
+    head = head_state(ds_root)[1]
+    for job in jobs:
+        job.spec.commit_id = job.spec.commit_id or head
     store.reserve_many(jobs)
     preparation = _Preparation(ds_root)
     try:
@@ -139,7 +145,7 @@ def submit_job(ds_root: Path, store: JobStore, backend: Backend, spec: JobSpec, 
                use_annex: bool, environment: dict[str, str] | None = None) -> Job:
     """Submit one validated job through the pipeline; raise sbatch's refusal."""
     env = dict(os.environ if environment is None else environment)
-    submission = Submission(argv=spec.sbatch_argv, pwd=spec.pwd, backend=backend.name,
+    submission = Submission(argv=spec.argv_to_submit, pwd=spec.pwd, backend=backend.name,
                             environment=redact_environment(env))
     job = Job(spec=spec, submission=submission)
     (outcome,) = submit_batches(ds_root, store, backend, [Batch(submission, [job])],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..process import pid_alive
@@ -31,6 +31,12 @@ class PlannedCommit:
     key: str
     paths: list[str]  # dataset-relative, files or directories
     message: str
+    # Subdatasets whose new state this commit records: path -> commit.
+    links: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def all_paths(self) -> list[str]:
+        return [*self.paths, *self.links]
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
@@ -48,11 +54,17 @@ def _files_under(repo: Path, paths: list[str]) -> list[str]:
             continue
         for dirpath, dirnames, filenames in os.walk(full):
             rel = Path(dirpath).relative_to(repo).as_posix()
+            prefix = "" if rel == "." else rel + "/"
             if ".git" in dirnames:
-                dirnames.remove(".git")  # a subdataset: not ours to stage
+                dirnames.remove(".git")
+            if ".git" in filenames:
+                filenames.remove(".git")
+            # A nested repository (a subdataset) is its own to commit.
+            dirnames[:] = [d for d in dirnames
+                           if not os.path.lexists(os.path.join(dirpath, d, ".git"))]
             links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
             for name in filenames + links:
-                found.append(f"{rel}/{name}")
+                found.append(f"{prefix}{name}")
     return found
 
 
@@ -77,7 +89,8 @@ def _annex_pointers(repo: Path, shas: set[str], env: Env = None) -> set[str]:
     return found
 
 
-def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None) -> None:
+def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
+          links: Mapping[str, str] | None = None) -> None:
     """Stage exactly ``paths``: additions, changes and deletions.
 
     Files are named one by one on standard input, never as pathspecs: given
@@ -89,7 +102,11 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None) -> Non
     ``git update-index``, whose clean filter keeps each where it was.
     ``env`` names the index (``GIT_INDEX_FILE``) to stage into. File names
     travel as bytes (``os.fsencode``), so names that are not UTF-8 survive.
+    ``links`` are subdatasets (path -> commit) to record as gitlinks: their
+    files are the subdataset's to commit, never ours.
     """
+    links = dict(links or {})
+    paths = [p for p in paths if p not in links]
     roots = set(paths)
     indexed = {p: e for p, e in entries(repo, ["ls-files", "-s"], paths, env).items()
                if _under(p, roots)}
@@ -119,6 +136,10 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None) -> Non
     if gone:
         git(repo, "update-index", "--force-remove", "-z", "--stdin",
             input=b"".join(os.fsencode(p) + b"\0" for p in gone), env=env)
+    if links:
+        git(repo, "update-index", "--add", "-z", "--index-info",
+            input=b"".join(f"160000 {sha}\t".encode() + os.fsencode(p) + b"\0"
+                           for p, sha in links.items()), env=env)
 
 
 def covering(paths: list[str], limit: int = 64) -> list[str]:
@@ -185,12 +206,16 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
     """One commit per plan, chained on ``parent``, holding the ``staged``
     entries (path -> (mode, sha)) of the plan's paths; one ``git
     fast-import``. Returns key -> commit sha; no branch is moved."""
-    all_paths = sorted({p for plan in planned for p in plan.paths})
+    all_paths = sorted({p for plan in planned for p in plan.all_paths})
     committed = entries(repo, ["ls-tree", "-r", "--full-tree", parent], all_paths)
     ident = {
         kind: git(repo, "var", f"GIT_{kind.upper()}_IDENT").decode().strip()
         for kind in ("author", "committer")}
-    owner = _assign(planned, set(staged) | set(committed))
+    # Each commit records the subdataset state its own job left, so
+    # gitlinks are written per plan, not by the first plan naming them.
+    linked = {p for plan in planned for p in plan.links}
+    current = {p: committed.get(p) for p in linked}
+    owner = _assign(planned, (set(staged) | set(committed)) - linked)
     ref = f"{BUILD_REF_PREFIX}{os.getpid()}"
     stream: list[bytes] = []
     for mark, plan in enumerate(planned, start=1):
@@ -206,6 +231,11 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
             elif committed.get(path) != staged[path]:
                 mode, sha = staged[path]
                 stream.append(f"M {mode} {sha} ".encode() + os.fsencode(_quote_path(path))
+                              + b"\n")
+        for path, sha in plan.links.items():
+            if current[path] != ("160000", sha):
+                current[path] = ("160000", sha)
+                stream.append(f"M 160000 {sha} ".encode() + os.fsencode(_quote_path(path))
                               + b"\n")
         stream.append(b"\n")
     stream.append(b"done\n")

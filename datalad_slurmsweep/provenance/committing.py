@@ -37,18 +37,41 @@ class CommitResult:
 def _stage_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool,
                  env: dict[str, str]) -> dict[str, str]:
     """Stage all plans; on failure, plan by plan. Returns the failed plans."""
+    links = {p: sha for plan in planned for p, sha in plan.links.items()}
     try:
-        stage(repo, sorted({p for plan in planned for p in plan.paths}), use_annex, env)
+        stage(repo, sorted({p for plan in planned for p in plan.paths}), use_annex, env,
+              links=links)
         return {}
     except (GitError, OSError, UnicodeError):
         pass
     failed = {}
     for plan in planned:
         try:
-            stage(repo, sorted(set(plan.paths)), use_annex, env)
+            stage(repo, sorted(set(plan.paths)), use_annex, env, links=plan.links)
         except (GitError, OSError, UnicodeError) as exc:
-            failed[plan.key] = str(exc).strip() or type(exc).__name__
+            failed[plan.key] = explain(str(exc)) or type(exc).__name__
     return failed
+
+
+def explain(error: str, limit: int = 3) -> str:
+    """git's or git-annex's complaint in a few plain lines: repeated lines
+    once, and no Haskell backtrace."""
+    kept: list[str] = []
+    for line in error.splitlines():
+        if line.strip().startswith(("HasCallStack backtrace", "CallStack (from")):
+            break
+        line = line.strip()
+        if line and line not in kept:
+            kept.append(line)
+    text = "; ".join(kept[:limit])
+    return text + (f" (and {len(kept) - limit} more lines)" if len(kept) > limit else "")
+
+
+def _unchanged(plan: PlannedCommit, staged: dict[str, tuple[str, str]],
+               committed: dict[str, tuple[str, str]]) -> bool:
+    paths = plan.all_paths
+    return ({p: staged[p] for p in _ours(paths, set(staged))}
+            == {p: committed[p] for p in _ours(paths, set(committed))})
 
 
 def _ours(paths: list[str], candidates: set[str]) -> set[str]:
@@ -77,16 +100,32 @@ def _removed(repo: Path, parent: str, paths: list[str],
 
 
 def commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool, *,
-                 before_move: Callable[[dict[str, str]], None] | None = None) -> CommitResult:
-    """Stage, write, verify and move the branch (see the module doc)."""
+                 before_move: Callable[[dict[str, str]], None] | None = None,
+                 skip_unchanged: bool = False) -> CommitResult:
+    """Stage, write, verify and move the branch (see the module doc). With
+    ``skip_unchanged``, a plan whose paths already hold what HEAD holds gets
+    no commit (its result is HEAD): a rerun after an interruption must not
+    record the same content twice."""
     with PrivateIndex(repo) as index:
         failed = _stage_plans(repo, planned, use_annex, index.env)
         planned = [p for p in planned if p.key not in failed]
         if not planned:
             return CommitResult(failed=failed)
-        paths = sorted({p for plan in planned for p in plan.paths})
+        paths = sorted({p for plan in planned for p in plan.all_paths})
         in_index = entries(repo, ["ls-files", "-s"], paths, index.env)
         staged = {p: in_index[p] for p in _ours(paths, set(in_index))}
+        unchanged: dict[str, str] = {}
+        if skip_unchanged:
+            head = head_state(repo)[1]
+            committed = entries(repo, ["ls-tree", "-r", "--full-tree", head], paths)
+            unchanged = {p.key: head for p in planned if _unchanged(p, staged, committed)}
+            planned = [p for p in planned if p.key not in unchanged]
+            if not planned:
+                # Staging may have relocked a rewritten annexed file: the
+                # user's index must learn the entry the work tree now has.
+                with UserIndexLock(repo) as user_index:
+                    user_index.install(staged, [])
+                return CommitResult(shas=unchanged, failed=failed)
         for _ in range(MAX_REBUILDS):
             ref, head = head_state(repo)
             shas = write_commits(repo, planned, head, staged)
@@ -105,4 +144,4 @@ def commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool, *,
         else:
             raise GitError(f"the branch kept moving while committing ({MAX_REBUILDS} "
                            "attempts); run the command again")
-    return CommitResult(shas=shas, failed=failed)
+    return CommitResult(shas={**unchanged, **shas}, failed=failed)

@@ -239,16 +239,13 @@ def control_problem(value: str, key: str, allow: str = "") -> str | None:
 
 
 def slurm_pattern_problem(value: str, key: str) -> str | None:
-    """Slurm expands ``%j``, ``%A``, ``%x``... in --output file names, and a
-    backslash turns that expansion off, so a sweep directory holding either
-    would get its log files elsewhere, or all tasks writing one log file.
-    Refused outright for now; to allow a literal '%', double it where the
-    log path is written (sweep/scripts.py) and drop it here."""
-    for ch in "%\\":
-        if ch in value:
-            return (f"'{key}' must not contain {ch!r} ({value!r}): Slurm expands %j, %A "
-                    "and other %-patterns in log file names (sbatch --output), and a "
-                    "backslash turns that off")
+    """A backslash anywhere in an --output pattern turns off Slurm's
+    expansion of ``%A_%a``, so all tasks would write one log file. A ``%``
+    is fine: the generated scripts write it as ``%%`` (sweep/scripts.py)."""
+    if "\\" in value:
+        return (f"'{key}' must not contain a backslash ({value!r}): in a log file name "
+                "(sbatch --output) it turns off Slurm's %A/%a expansion, and every task "
+                "would write the same log file")
     return None
 
 

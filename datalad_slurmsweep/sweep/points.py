@@ -77,6 +77,12 @@ class SweepLayout:
     def log_dir(self, case: str) -> str:
         return f"{self.root}/logs/{case}"
 
+    def log_pattern(self, case: str, array: bool) -> str:
+        """The --output pattern of ``case``'s jobs. A '%' in the sweep's
+        directory (BMTool's "..._+25%") is written '%%': Slurm's literal."""
+        directory = self.log_dir(case).replace("%", "%%")
+        return f"{directory}/slurm-%A_%a.out" if array else f"{directory}/slurm-%j.out"
+
 
 def fmt_value(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value

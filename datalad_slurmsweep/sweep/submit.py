@@ -34,8 +34,7 @@ def _batch(p: SweepPlan, dispatch: Dispatch, backend: str, env: dict[str, str]) 
                             block=dispatch.block)
     jobs = []
     for index, task in enumerate(dispatch.tasks):
-        log = (f"{p.layout.log_dir(task.case.name)}/slurm-%A_%a.out" if p.array
-               else f"{p.layout.log_dir(task.case.name)}/slurm-%j.out")
+        log = p.layout.log_pattern(task.case.name, p.array)
         member = SweepMember(root=p.layout.root, name=p.cfg.name, config=p.config_rel,
                              point=task.point.name, case=task.case.name,
                              params=task.point.params, run=p.run_id)
