@@ -84,7 +84,7 @@ def test_parsable_output():
 @pytest.mark.parametrize("text,state", [
     ("COMPLETED", JobState.COMPLETED), ("CANCELLED by 0", JobState.CANCELLED),
     ("RUNNING", JobState.RUNNING), ("OUT_OF_MEMORY", JobState.OUT_OF_MEMORY),
-    ("SOMETHING_NEW", JobState.FAILED),
+    ("SOMETHING_NEW", JobState.UNKNOWN), ("RESV_DEL_HOLD", JobState.RESV_DEL_HOLD),
 ])
 def test_state_words(text, state):
     assert JobState.parse(text) is state

@@ -283,7 +283,7 @@ def test_unreadable_paths_are_config_errors(tmp_path):
 
 def test_every_problem_is_reported_at_once(tmp_path):
     path = tmp_path / "sweep.yaml"
-    path.write_text(doc({"simulation.output_name": "res%j", "slurm.local.partition": "a\nb",
+    path.write_text(doc({"simulation.output_name": "res\\j", "slurm.local.partition": "a\nb",
                          "sweep_config.param_values": [1.0, 1.0],
                          "simulation_cases.baseline.command": "run {nope}"}))
     with pytest.raises(ConfigError) as info:
@@ -350,7 +350,7 @@ def ds_root(tmp_path_factory) -> Path:
     (root / "taken" / "initW-2.0" / "baseline.sh").mkdir()
     (root / "taken" / "initW-3.0").write_text("x\n")
     os.symlink(tmp_path_factory.mktemp("elsewhere"), root / "linked")
-    (root / "pct%1").mkdir()
+    (root / "pct\\1").mkdir()
     return root
 
 
