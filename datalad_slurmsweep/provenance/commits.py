@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import GitError
 from ..process import pid_alive
 from .git import git, literal
 from .paths import ancestors_and_self
@@ -44,27 +45,41 @@ def _chunks(items: list[str]) -> Iterator[list[str]]:
         yield items[i:i + _CHUNK]
 
 
+def _special(rel: str) -> GitError:
+    return GitError(f"{rel} is a named pipe, socket or device file, which git cannot "
+                    "commit (only regular files and symbolic links); remove it or declare "
+                    "only the regular files beside it")
+
+
 def _files_under(repo: Path, paths: list[str]) -> list[str]:
-    """Every file and symlink at or below ``paths`` (dataset-relative)."""
+    """Every file and symlink at or below ``paths`` (dataset-relative).
+
+    ``os.scandir`` tells the kind of each entry from the directory listing,
+    without a stat per file. A nested repository (a subdataset) is its own
+    to commit, and a special file is refused by name: ``git annex add``
+    would skip it silently, so the record would claim an output it lacks."""
     found = []
     for path in paths:
         full = repo / path
         if full.is_symlink() or not full.is_dir():
+            if not full.is_symlink() and full.exists() and not full.is_file():
+                raise _special(path)
             found.append(path)
             continue
-        for dirpath, dirnames, filenames in os.walk(full):
-            rel = Path(dirpath).relative_to(repo).as_posix()
-            prefix = "" if rel == "." else rel + "/"
-            if ".git" in dirnames:
-                dirnames.remove(".git")
-            if ".git" in filenames:
-                filenames.remove(".git")
-            # A nested repository (a subdataset) is its own to commit.
-            dirnames[:] = [d for d in dirnames
-                           if not os.path.lexists(os.path.join(dirpath, d, ".git"))]
-            links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-            for name in filenames + links:
-                found.append(f"{prefix}{name}")
+        stack = [(str(full), "" if path == "." else path + "/")]
+        while stack:
+            directory, prefix = stack.pop()
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name == ".git":
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        if not os.path.lexists(os.path.join(entry.path, ".git")):
+                            stack.append((entry.path, prefix + entry.name + "/"))
+                    elif entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                        found.append(prefix + entry.name)
+                    else:
+                        raise _special(prefix + entry.name)
     return found
 
 
