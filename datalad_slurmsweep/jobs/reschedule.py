@@ -154,7 +154,11 @@ def _single_replay(root: Path, store: JobStore, run: RecordedRun,
         inputs=run.ds_relative(rec.record.get("inputs") or []),
         extra_inputs=run.ds_relative(rec.record.get("extra_inputs") or []),
         base=root, message=message or rec.message or None,
-        chain=list(rec.record.get("chain") or []) + [run.commit])
+        chain=list(rec.record.get("chain") or []) + [run.commit],
+        # Our records before version 2 were written before placeholders were
+        # filled in: braces in them are literal.
+        fill_placeholders=rec.record.get("tool") != "datalad-slurmsweep"
+        or rec.record.get("record_version", 1) >= 2)
     check_conflicts(store, spec.reserved_paths)
     return Replay(run, spec)
 
