@@ -9,7 +9,8 @@ import os
 from pathlib import Path, PurePosixPath
 
 from ..errors import ConfigError, JsonEditError, PathOutsideDatasetError
-from ..provenance.git import dirty_paths, tree_of
+from ..provenance.datasets import TOP, dirty_nested, local, read_layout
+from ..provenance.git import tree_of
 from ..provenance.paths import overlaps, to_dataset_relative
 from ..redact import secret_findings
 from .checks import slurm_pattern_problem, template_fields
@@ -30,12 +31,14 @@ def _component_problems(root: Path, comp: str, out: str | None) -> tuple[list[st
         return [f"simulation.component_path {comp} is inside .git"], ""
     if not (root / comp).is_dir():
         return [f"simulation.component_path: {root / comp} is not a directory"], ""
-    dirty = dirty_paths(root, [comp])
+    layout = read_layout(root)
+    dirty = dirty_nested(root, layout, [comp])
     if dirty:
         problems.append(
             f"simulation.component_path {comp} has uncommitted changes "
             f"({', '.join(dirty[:5])}); save them first so the sweep is reproducible")
-    tree = tree_of(root, comp)
+    holder = layout.owner(comp)
+    tree = tree_of(root / holder, local(comp, holder))  # a YODA code/ subdataset, say
     if not tree and not dirty:
         problems.append(f"simulation.component_path {comp} is not committed")
     if out is not None and overlaps(out, comp):
@@ -55,6 +58,11 @@ def _output_problems(root: Path, out: str, config_rel: str) -> list[str]:
     problem = slurm_pattern_problem(out, f"{key} (in the dataset: {out})")
     if problem:
         return [problem]
+    holder = read_layout(root).owner(out)
+    if holder != TOP:
+        return [f"{key} {out} lies in the subdataset {holder}; a sweep writes its points "
+                "into the dataset that holds its configuration: put the configuration "
+                "into that subdataset, or choose a directory outside it"]
     # git adds nothing beyond a symlink, and mkdir fails on a file.
     for i in range(1, len(parts) + 1):
         path = root.joinpath(*parts[:i])

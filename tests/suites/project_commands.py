@@ -203,3 +203,24 @@ def test_percent_in_a_sweep_name_runs_and_replays(model_ds, backend):
     assert [r["status"] for r in finished] == ["ok"] * 3, finished
     assert subprocess.run(["git", "status", "--porcelain"], cwd=model_ds.path,
                           capture_output=True, text=True).stdout == ""
+
+
+def test_sweep_of_a_model_kept_in_a_subdataset(tmp_path, backend):
+    import shutil
+
+    from ..helpers import MODEL
+    ds = make_dataset(tmp_path / "ds")
+    model = ds.create("model", result_renderer="disabled")  # YODA: code as a subdataset
+    shutil.copytree(MODEL, Path(model.path), symlinks=True, dirs_exist_ok=True)
+    ds.save(recursive=True, message="model", result_renderer="disabled")
+    results = sweep(ds, Path(model.path) / "slurm_config_setup.yaml", backend, wait=True,
+                    wait_timeout=180)
+    assert [r["status"] for r in results if r["action"] == "slurm-finish"] == ["ok"] * 3
+    ((_, rec),) = sweep_records(ds)
+    assert rec.record["sweep"]["root"] == "Run-Storage/sweep_initW"
+    assert status_r(ds) == []
+    # The sweep's own directory may not lie in a subdataset: refused, nothing written.
+    inside = config(ds, simulation={"output_name": "runs"})
+    refused = api(ds, "slurm_sweep", str(inside), backend=backend)
+    assert any("lies in the subdataset model" in r["message"] for r in refused), refused
+    assert not (Path(model.path) / "runs").exists()
