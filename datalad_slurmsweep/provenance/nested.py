@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..crashpoints import crashpoint
 from .commits import PlannedCommit
 from .committing import CommitResult, commit_plans
 from .datasets import TOP, Layout, depth_first, local, read_layout
@@ -66,6 +67,8 @@ def commit_nested(top: Path, planned: list[PlannedCommit], use_annex: bool, *,
     failed: dict[str, str] = {}
     shas: dict[str, dict[str, str]] = {}
     for root in datasets:
+        if root == TOP:
+            crashpoint("subdatasets")
         children = [c for c in datasets if c != TOP and c != root and layout.parent(c) == root]
         plans = []
         for plan in planned:

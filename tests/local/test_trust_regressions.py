@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from pathlib import Path
+
+import pytest
 
 from datalad_slurmsweep.backends import get_backend
 from datalad_slurmsweep.provenance.record import BEGIN, END, format_record, parse_record
@@ -104,3 +108,33 @@ def test_an_unreachable_backend_keeps_reservations_and_says_so(tmp_path, monkeyp
     results = api(ds, "slurm_finish")
     assert any(r["status"] in ("error", "impossible") for r in results), results
     assert [j.status for j in open_jobs(ds)] == ["submitting"]
+
+
+@pytest.mark.parametrize("point", ["subdatasets", "built", "marked", "advanced"])
+def test_finish_killed_around_subdataset_commits_records_once(tmp_path, point):
+    script = "#!/bin/bash\nmkdir -p outputs/deep/res\necho $SLURM_JOB_ID > outputs/deep/res/n\n"
+    ds = local_ds(tmp_path, **{"job.sh": script})
+    ds.create("outputs", result_renderer="disabled").create("deep", result_renderer="disabled")
+    ds.save(recursive=True, message="subdatasets", result_renderer="disabled")
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "job.sh"], outputs=["outputs/deep/res"])
+    assert res["status"] == "ok", res["message"]
+    env = dict(os.environ, DATALAD_SLURMSWEEP_KILL_AT=point)
+    deadline = time.monotonic() + 60
+    while True:  # until the job has ended and the finish got as far as the kill
+        proc = subprocess.run(["datalad", "slurm-finish"], cwd=ds.path, env=env,
+                              capture_output=True, text=True)
+        if proc.returncode == -9 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert proc.returncode == -9, proc.stdout + proc.stderr
+    results = api(ds, "slurm_finish")
+    assert all(r["status"] in ("ok", "notneeded") for r in results), results
+    deep = Path(ds.path) / "outputs" / "deep"
+    subjects = subprocess.run(["git", "log", "--format=%s"], cwd=deep, capture_output=True,
+                              text=True, check=True).stdout.splitlines()
+    assert sum(s.startswith("Outputs of Slurm job") for s in subjects) == 1, subjects
+    assert len(records(ds)) == 1
+    assert open_jobs(ds) == []
+    dirty = [r for r in ds.status(recursive=True, result_renderer="disabled",
+                                  return_type="generator") if r.get("state") != "clean"]
+    assert dirty == [], dirty
