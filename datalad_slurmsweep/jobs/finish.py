@@ -33,6 +33,7 @@ from .recording import (
     tool_versions,
     write_env_file,
 )
+from .runenv import bring_back
 from .store import JobStore
 
 
@@ -79,9 +80,14 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
             to_close.append(job)
         yield _unfinished(job, status, closing)
     store.remove([j.token for j in to_close])
+    # --alt-dir jobs wrote outside the dataset: their files come home first.
+    notes = {job.token: bring_back(ds_root, job.spec, log_paths(job, status))
+             for job, status in to_commit}
     if to_commit:
-        yield from _commit(ds_root, store, backend, to_commit, dsid=dsid,
-                           use_annex=use_annex, messages=messages)
+        for outcome in _commit(ds_root, store, backend, to_commit, dsid=dsid,
+                               use_annex=use_annex, messages=messages):
+            outcome.message += notes[outcome.job.token]
+            yield outcome
 
 
 def task_summary(job: Job, status: JobStatus) -> str:

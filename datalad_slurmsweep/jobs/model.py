@@ -19,6 +19,7 @@ from typing import Any
 from ..backends.base import JobId, JobState
 from ..backends.sbatch import LogSpec
 from ..redact import redact_argv, redact_text
+from .container import ContainerRun
 
 
 def new_token() -> str:
@@ -71,6 +72,8 @@ class JobSpec:
     message: str | None = None
     chain: list[str] = field(default_factory=list)
     sweep: SweepMember | None = None
+    container: ContainerRun | None = None  # runs inside it (jobs/runenv.py)
+    alt_dir: str | None = None  # runs below it, outside the dataset (jobs/altdir.py)
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored on disk: secrets in the command line and the
@@ -86,6 +89,7 @@ class JobSpec:
         data = dict(data)
         data["logs"] = LogSpec(**data["logs"])
         data["sweep"] = SweepMember.from_json(data["sweep"]) if data.get("sweep") else None
+        data["container"] = ContainerRun(**data["container"]) if data.get("container") else None
         return cls(**data)
 
 

@@ -22,6 +22,7 @@ from ..provenance.paths import pwd_relative
 from ..provenance.record import RECORD_VERSION, format_record
 from ..redact import redact_argv, redact_tree
 from .model import Job
+from .runenv import record_keys
 
 
 def tool_versions(backend: Backend) -> dict[str, str]:
@@ -102,6 +103,7 @@ def build_record(job: Job, status: JobStatus, dsid: str | None,
         "versions": versions,
         "record_version": RECORD_VERSION,
         "tool": "datalad-slurmsweep",
+        **record_keys(spec),
     }
 
 

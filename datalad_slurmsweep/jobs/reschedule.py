@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..backends.base import Backend
-from ..errors import PathOutsideDatasetError, RecordError, RescheduleError
+from ..errors import PathOutsideDatasetError, RecordError, RescheduleError, ScheduleError
 from ..provenance.commits import PlannedCommit
 from ..provenance.committing import commit_plans
 from ..provenance.git import changed_since, dirty_paths, git, messages, resolve_commit
@@ -22,6 +22,7 @@ from ..provenance.record import ParsedRecord, parse_record
 from ..redact import REDACTED
 from .model import Job, JobSpec, SweepMember
 from .prepare import check_conflicts, prepare
+from .runenv import configure
 from .store import JobStore
 from .submit import submit_job
 
@@ -155,6 +156,11 @@ def _single_replay(root: Path, store: JobStore, run: RecordedRun,
         extra_inputs=run.ds_relative(rec.record.get("extra_inputs") or []),
         base=root, message=message or rec.message or None,
         chain=list(rec.record.get("chain") or []) + [run.commit])
+    try:
+        configure(root, spec, container_name=rec.record.get("container"),
+                  alt_dir=rec.record.get("alt_dir"))
+    except ScheduleError as exc:
+        raise RescheduleError(f"commit {run.commit[:10]}: {exc}") from None
     check_conflicts(store, spec.outputs)
     return Replay(run, spec)
 

@@ -1,0 +1,167 @@
+"""Running a job's payload inside a container registered with datalad-container.
+
+The container is found with datalad-container's own lookup
+(``find_container``), so names of containers in subdatasets
+(``sub/name``) work as in ``datalad containers-run``. Its ``cmdexec`` is
+formatted with the placeholders ``containers-run`` knows (``{img}``,
+``{cmd}``, ``{img_dspath}``, ``{img_dirpath}``, ``{python}``).
+
+sbatch must still read the job's ``#SBATCH`` directives, and the job must
+keep its name (``%x`` in log names). So what is submitted is a generated
+wrapper script named like the original, in a temporary directory: its
+header is the original's directive lines, copied verbatim (Slurm reads them
+exactly as it would have in the original), and its body runs the container's
+``cmdexec`` with the original script, through the interpreter of its ``#!``
+line, as ``{cmd}``. The script's arguments reach it as ``"$@"``, so they are
+never written into a file. sbatch copies the script at submission; the
+wrapper is removed once sbatch has returned.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import string
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..backends.sbatch import parse_sbatch_argv
+from ..errors import ScheduleError
+
+INSTALL_HINT = ("install datalad-container to run jobs in containers: "
+                "pip install 'datalad-slurmsweep[containers]' (or pip install datalad-container)")
+PLACEHOLDERS = ("img", "cmd", "img_dspath", "img_dirpath", "python")
+_MAGIC = ("#SBATCH", "#SLURM")
+
+
+@dataclass
+class ContainerRun:
+    """A registered container, as a job uses it. Paths are dataset-relative."""
+
+    name: str
+    image: str
+    dspath: str = "."  # the (sub)dataset that registers it
+    cmdexec: str | None = None
+    extra_inputs: list[str] = field(default_factory=list)
+
+    def inputs(self) -> list[str]:
+        """What the job reads of the container: its image and extra inputs."""
+        return [self.image] + [p for p in self.extra_inputs if p != self.image]
+
+
+def _relative(path: str, ds_root: Path) -> str:
+    return Path(os.path.relpath(path, ds_root)).as_posix()
+
+
+def find(ds_root: Path, name: str) -> ContainerRun:
+    """The container ``name`` of the dataset at ``ds_root``; a clear error when
+    datalad-container is missing or does not know the name."""
+    try:
+        from datalad.distribution.dataset import Dataset
+        from datalad_container.find_container import find_container
+    except ImportError:
+        raise ScheduleError(f"--container {name}: {INSTALL_HINT}") from None
+    try:
+        found = find_container(Dataset(str(ds_root)), name)
+    except (ValueError, RuntimeError) as exc:
+        raise ScheduleError(f"--container {name}: {exc} (datalad containers-add "
+                            "registers one, datalad containers-list shows them)") from None
+    image = _relative(found["path"], ds_root)
+    dspath = _relative(found.get("parentds") or str(ds_root), ds_root)
+    if image.startswith("../") or dspath.startswith("../"):
+        raise ScheduleError(f"--container {name}: its image {found['path']} lies outside "
+                            "the dataset, so no record could name it")
+    extra = found.get("extra-input") or []
+    extra = [extra] if isinstance(extra, str) else list(extra)
+    dirpath = os.path.dirname(image) or "."
+    extra = sorted({Path(os.path.normpath(e.format(img_dspath=dspath, img_dirpath=dirpath)))
+                    .as_posix() for e in extra})
+    container = ContainerRun(name=name, image=image, dspath=dspath,
+                             cmdexec=found.get("cmdexec"), extra_inputs=extra)
+    check_cmdexec(container)
+    return container
+
+
+def check_cmdexec(container: ContainerRun) -> None:
+    if container.cmdexec is None:
+        return
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(container.cmdexec) if f]
+    except ValueError as exc:
+        raise ScheduleError(f"container {container.name}: cannot read its cmdexec "
+                            f"{container.cmdexec!r}: {exc}") from None
+    unknown = sorted({f for f in fields if f not in PLACEHOLDERS})
+    if unknown:
+        raise ScheduleError(
+            f"container {container.name}: its cmdexec {container.cmdexec!r} uses the unknown "
+            f"placeholder(s) {', '.join(unknown)}; known are {', '.join(PLACEHOLDERS)} "
+            f"(git config datalad.containers.{container.name}.cmdexec)")
+
+
+def check_script(script_text: str | None, source: str) -> None:
+    """A containerised job needs a script with an interpreter line."""
+    if script_text is None:
+        raise ScheduleError("--container needs a batch script: 'sbatch --wrap' has none "
+                            "to run inside the container; put the command into a script")
+    if not script_text.startswith("#!"):
+        raise ScheduleError(f"batch script {source} has no '#!' line, which sbatch requires "
+                            "and which says how to run it inside the container")
+
+
+def command(container: ContainerRun, root: Path, payload: str) -> str:
+    """The container's cmdexec around ``payload`` (shell code). Paths are
+    absolute below ``root`` (the dataset, or the alternative directory) and
+    every substituted path is shell-quoted."""
+    image = str(root / container.image)
+    if container.cmdexec is None:
+        return f"{shlex.quote(image)} {payload}"  # datalad-container: prepend the image
+    values = dict(img=shlex.quote(image), cmd=payload,
+                  img_dspath=shlex.quote(str(root / container.dspath)),
+                  img_dirpath=shlex.quote(os.path.dirname(image)),
+                  python=shlex.quote(sys.executable))
+    return container.cmdexec.format(**values)
+
+
+def _interpreter(script_text: str) -> list[str]:
+    """The ``#!`` line as the kernel reads it: a program and at most one argument."""
+    line = script_text.split("\n", 1)[0][2:].strip()
+    program, _, argument = line.partition(" ")
+    return [program] + ([argument.strip()] if argument.strip() else [])
+
+
+def wrapper_text(container: ContainerRun, root: Path, script_text: str,
+                 script_path: Path) -> str:
+    """The batch script submitted in place of the original (see the module doc)."""
+    lines = ["#!/bin/bash"]
+    for line in script_text.split("\n")[1:]:
+        if line.startswith(_MAGIC):
+            lines.append(line)
+        elif line.strip() and not line.lstrip().startswith("#"):
+            break  # Slurm reads no directive after the first command
+    payload = shlex.join(_interpreter(script_text) + [str(script_path)]) + ' "$@"'
+    lines += [f"# Generated by datalad-slurmsweep: runs {script_path.name} in the "
+              f"container {container.name!r} (datalad-container's cmdexec).",
+              f"export DATALAD_CONTAINER_NAME={shlex.quote(container.name)}",
+              command(container, root, payload), ""]
+    return "\n".join(lines)
+
+
+@contextmanager
+def wrapped_argv(sbatch_argv: list[str], container: ContainerRun, root: Path,
+                 script_dir: Path) -> Iterator[list[str]]:
+    """``sbatch_argv`` with its script replaced by the wrapper, for as long as
+    the context lasts. ``root`` holds the image and ``script_dir`` the script
+    (the dataset and the job's directory, or their mirror below --alt-dir)."""
+    call = parse_sbatch_argv(list(sbatch_argv[1:]))
+    index = len(sbatch_argv) - len(call.script_args) - 1
+    script_path = script_dir / call.script
+    text = script_path.read_text(errors="replace")
+    with tempfile.TemporaryDirectory(prefix="dlss-container-") as tmp:
+        # Named like the original, so that Slurm names the job as before.
+        wrapper = Path(tmp) / Path(call.script).name
+        wrapper.write_text(wrapper_text(container, root, text, script_path))
+        wrapper.chmod(0o700)
+        yield sbatch_argv[:index] + [str(wrapper)] + sbatch_argv[index + 1:]
