@@ -131,7 +131,8 @@ def _point(job: Job, status: JobStatus, logs: list[str]) -> dict:
         "slurm_job_id": str(job.job_id), "task_id": task.task_id, "raw_id": task.raw_id,
         "state": status.state.value, "exit_code": status.exit_code, "signal": task.signal,
         "start": task.start, "end": task.end, "node": task.node, "outputs": job.outputs,
-        "script": job.spec.sbatch_argv[-1], "inputs": job.spec.inputs, "logs": logs}
+        "script": job.spec.sbatch_argv[-1], "inputs": job.spec.inputs, "logs": logs,
+        **record_keys(job.spec)}
 
 
 def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],
@@ -156,7 +157,8 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
         "cmd": f"datalad slurm-sweep {first.sweep.config}".strip(),
         "chain": first.spec.chain, "commit_id": None, "dsid": dsid,
         "inputs": sorted({i for j, _ in members for i in j.spec.inputs}),
-        "extra_inputs": [], "outputs": sorted(set(paths)), "pwd": ".",
+        "extra_inputs": sorted({i for j, _ in members for i in j.spec.extra_inputs}),
+        "outputs": sorted(set(paths)), "pwd": ".",
         "slurm_job_id": sorted({j.job_id.base for j, _ in members}),
         "slurm_outputs": slurm_outputs, "state": state,
         "exit_code": next((p["exit_code"] for p in points if p["exit_code"]), 0),

@@ -136,6 +136,8 @@ def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed
                        chain=list(run.parsed.record.get("chain") or []) + [run.commit],
                        sweep=member, check_dirty=False)
         spec.inputs = [i for i in point.get("inputs", []) if i != point["script"]]
+        # The script calls the container itself; its image is got and recorded.
+        configure(root, spec, container_name=point.get("container"))
         check_conflicts(store, spec.outputs)
         replays.append(Replay(run, spec))
     return replays

@@ -88,7 +88,8 @@ def launch(ds_root: Path, spec: JobSpec) -> Iterator[list[str]]:
         staging = altdir.stage(ds_root, root, sorted(set(copies)),
                                sorted({d for d in dirs if d != "."}))
     try:
-        if spec.container:
+        # A sweep's generated scripts call the container themselves.
+        if spec.container and spec.sweep is None:
             with container.wrapped_argv(spec.sbatch_argv, spec.container, root,
                                         root / spec.pwd) as argv:
                 yield argv

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers import FAKE_IMAGE, api, git, make_dataset, records
+from ..helpers import (
+    FAKE_IMAGE,
+    api,
+    git,
+    make_dataset,
+    records,
+    sweep,
+    sweep_config,
+    sweep_records,
+)
 
 pytest.importorskip("datalad_container")
 
@@ -88,3 +97,28 @@ def test_alt_dir_job_runs_outside_and_comes_back(tmp_path, backend):
     (_, new), _ = records(ds)
     assert new.record["alt_dir"] == str(alt) and new.record["chain"] == [sha]
     assert not (alt / "sub/out").exists()
+
+
+def test_sweep_cases_run_in_their_container_and_reschedule_with_it(model_ds, backend):
+    (Path(model_ds.path) / "images").mkdir()
+    (Path(model_ds.path) / "images/fake.sh").write_text(FAKE_IMAGE)
+    model_ds.save(message="image", result_renderer="disabled")
+    model_ds.containers_add("fake", image="images/fake.sh", call_fmt="bash {img} {cmd}",
+                            result_renderer="disabled")
+    command = 'echo "$IN_FAKE_CONTAINER $DATALAD_CONTAINER_NAME $SWEEP_POINT" > "$OUTPUT_DIR/seen.txt"'
+    path = sweep_config(model_ds, simulation={"container": "fake"}, simulation_cases={
+        "baseline": {"config_file": "simulation_config_baseline.json", "command": command}})
+    sweep(model_ds, path, backend, wait=True, wait_timeout=180)
+    root = Path(model_ds.path) / "Run-Storage/sweep_initW"
+    for value in (2.0, 3.0, 4.0):
+        seen = (root / f"initW-{value}/baseline/seen.txt").read_text().split()
+        assert seen == ["yes", "fake", f"initW-{value}"]
+    ((sha, rec),) = sweep_records(model_ds)
+    assert rec.record["extra_inputs"] == ["images/fake.sh"]
+    assert {p["container"] for p in rec.record["points"]} == {"fake"}
+    (again, *_) = api(model_ds, "slurm_reschedule", sha)
+    assert again["status"] == "ok", again["message"]
+    api(model_ds, "slurm_finish", wait=True, wait_timeout=180)
+    (_, new), *_ = sweep_records(model_ds)
+    assert new.record["chain"] == [sha]
+    assert {p["container"] for p in new.record["points"]} == {"fake"}
