@@ -6,7 +6,18 @@ import sys
 
 import pytest
 
-from ..helpers import FAKE_IMAGE, OK, api, commit_count, git, make_dataset, open_jobs, records
+from ..helpers import (
+    FAKE_IMAGE,
+    OK,
+    api,
+    commit_count,
+    git,
+    make_dataset,
+    model_dataset,
+    open_jobs,
+    records,
+    sweep_config,
+)
 
 pytest.importorskip("datalad_container")
 
@@ -103,3 +114,13 @@ def test_alt_dir_output_the_job_did_not_write_is_named_at_finish(ds, tmp_path):
     assert "not found below --alt-dir" in fin["message"] and "out" in fin["message"]
     ((_, rec),) = records(ds)
     assert rec.record["alt_dir"] == str(tmp_path / "alt")
+
+
+def test_sweep_naming_an_unknown_container_is_refused_at_check(tmp_path):
+    ds = model_dataset(tmp_path / "ds")
+    path = sweep_config(ds, simulation_cases={"baseline": {
+        "config_file": "simulation_config_baseline.json", "container": "nosuch"}})
+    (res,) = api(ds, "slurm_sweep", str(path), check=True, backend="local")
+    assert res["status"] != "ok"
+    assert "simulation_cases.baseline.container" in res["message"]
+    assert "nosuch" in res["message"]
