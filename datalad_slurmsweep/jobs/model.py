@@ -82,6 +82,8 @@ class JobSpec:
         data["sweep"] = self.sweep.to_json() if self.sweep else None
         data["sbatch_argv"] = redact_argv(self.sbatch_argv)
         data["message"] = redact_text(self.message) if self.message else self.message
+        if self.container and self.container.cmdexec:
+            data["container"]["cmdexec"] = redact_text(self.container.cmdexec)
         return data
 
     @classmethod

@@ -122,3 +122,17 @@ def test_sweep_cases_run_in_their_container_and_reschedule_with_it(model_ds, bac
     (_, new), *_ = sweep_records(model_ds)
     assert new.record["chain"] == [sha]
     assert {p["container"] for p in new.record["points"]} == {"fake"}
+
+
+def test_container_and_alt_dir_together_run_the_copied_image(tmp_path, backend):
+    ds = _container_dataset(tmp_path / "ds")
+    alt = tmp_path / "alt"
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "job.sh", "x"], outputs=["out"],
+                 container="fake", alt_dir=str(alt), backend=backend)
+    assert res["status"] == "ok", res["message"]
+    assert (alt / "images/fake.sh").read_text() == FAKE_IMAGE
+    _finish(ds)
+    assert (tmp_path / "ds/out/seen.txt").read_text().split() == ["yes", "fake", "payload", "x"]
+    ((_, rec),) = records(ds)
+    assert rec.record["container"] == "fake" and rec.record["alt_dir"] == str(alt)
+    assert not (alt / "out").exists() and list((alt / "logs").iterdir()) == []
