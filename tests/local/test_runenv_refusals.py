@@ -45,8 +45,7 @@ def test_unknown_container_is_refused_naming_the_known_ones(ds):
     assert "--container nosuch" in message and "fake" in message
 
 
-def test_container_with_wrap_or_without_interpreter_line_is_refused(ds, tmp_path):
-    assert "--wrap" in _refused(ds, ["sbatch", "--wrap=true"], container="fake")
+def test_container_script_without_interpreter_line_is_refused(ds, tmp_path):
     (tmp_path / "ds/bare.sh").write_text("echo no interpreter\n")
     ds.save(message="bare", result_renderer="disabled")
     assert "'#!' line" in _refused(ds, ["sbatch", "bare.sh"], container="fake")

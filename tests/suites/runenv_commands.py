@@ -136,3 +136,16 @@ def test_container_and_alt_dir_together_run_the_copied_image(tmp_path, backend):
     ((_, rec),) = records(ds)
     assert rec.record["container"] == "fake" and rec.record["alt_dir"] == str(alt)
     assert not (alt / "out").exists() and list((alt / "logs").iterdir()) == []
+
+
+def test_wrap_command_runs_in_the_container(tmp_path, backend):
+    ds = _container_dataset(tmp_path / "ds")
+    command = 'mkdir -p out && echo "$IN_FAKE_CONTAINER $SLURM_JOB_NAME" > out/seen.txt'
+    (res,) = api(ds, "slurm_schedule", ["sbatch", f"--wrap={command}"], outputs=["out"],
+                 container="fake", backend=backend)
+    assert res["status"] == "ok", res["message"]
+    _finish(ds)
+    assert (tmp_path / "ds/out/seen.txt").read_text().split() == ["yes", "wrap"]
+    ((_, rec),) = records(ds)
+    assert rec.record["sbatch_argv"] == ["sbatch", f"--wrap={command}"]
+    assert rec.record["container"] == "fake"

@@ -12,6 +12,7 @@ from datalad_slurmsweep.jobs.container import (
     ContainerRun,
     check_cmdexec,
     check_script,
+    without_wrap,
     wrapped_argv,
     wrapper_text,
 )
@@ -51,10 +52,27 @@ def test_the_wrapper_takes_the_scripts_place_and_name(tmp_path):
     assert not Path(out[2]).exists()
 
 
+@pytest.mark.parametrize("words", [
+    ["--wrap=echo hi", "-J", "n"], ["-J", "n", "--wrap", "echo hi"], ["--wra=echo hi", "-Jn"],
+    ["--output=o", "--wrap", "--output=x", "-J", "n"]])
+def test_wrap_is_taken_out_however_spelt(words):
+    rest = without_wrap(words)
+    assert len(rest) == len(words) - (1 if any(w.startswith("--wra") and "=" in w
+                                                for w in words) else 2)
+    assert "wrap" not in str(rest) and "echo hi" not in rest
+
+
+def test_a_wrap_job_runs_its_command_through_sh_in_a_wrapper_called_wrap(tmp_path):
+    argv = ["sbatch", "-J", "n", "--wrap", "echo 'a b'"]
+    with wrapped_argv(argv, ContainerRun("c", "x.img"), tmp_path, tmp_path) as out:
+        assert out[:3] == ["sbatch", "-J", "n"] and Path(out[3]).name == "wrap"
+        last = Path(out[3]).read_text().rstrip("\n").split("\n")[-1]
+    assert shlex.split(last) == [str(tmp_path / "x.img"), "/bin/sh", "-c", "echo 'a b'"]
+
+
 def test_unknown_placeholder_and_bad_scripts_are_refused():
     with pytest.raises(ScheduleError, match="unknown placeholder"):
         check_cmdexec(ContainerRun("c", "x", cmdexec="run {image} {cmd}"))
-    with pytest.raises(ScheduleError, match="--wrap"):
-        check_script(None, "")
+    check_script(None, "")  # --wrap: nothing to check
     with pytest.raises(ScheduleError, match="'#!' line"):
         check_script("echo\n", "job.sh")
