@@ -17,7 +17,7 @@ deps:
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y git; fi
 
 install:
-	$(PIP) install --quiet --disable-pip-version-check -e '.[devel]'
+	$(PIP) install --quiet --disable-pip-version-check -e '.[devel,containers]'
 	@git annex version --raw >/dev/null || { echo "git-annex is not usable"; exit 1; }
 
 cluster:

@@ -45,6 +45,16 @@ class DatasetContext:
         """The backend called ``name`` (None: the configured default)."""
         return get_backend(name, self.ds.config, self.ds.repo.dot_git)
 
+    def get(self, paths: list[str], error: type[SlurmsweepError]) -> None:
+        """Retrieve annexed content of dataset-relative ``paths`` (a no-op
+        without an annex); ``error`` names what failed."""
+        if not self.use_annex or not paths:
+            return
+        for res in self.ds.get([str(self.root / p) for p in paths], on_failure="ignore",
+                               return_type="generator", result_renderer="disabled"):
+            if res["status"] in ("error", "impossible"):
+                raise error(f"could not get input {res.get('path')}: {res.get('message')}")
+
     def result(self, action: str, status: str, message: str, **extra: Any) -> dict:
         return get_status_dict(action=action, ds=self.ds, status=status,
                                message=message, **extra)

@@ -8,7 +8,9 @@ from datalad.interface.base import Interface, build_doc, eval_results
 from datalad.support.constraints import EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 
+from ..errors import RescheduleError
 from ..jobs.reschedule import ReplayEvent, find_records, plan_replays, replay
+from ..jobs.runenv import inputs_to_get
 from .base import DatasetContext, guarded, open_context, refuse
 
 ACTION = "slurm-reschedule"
@@ -74,6 +76,9 @@ class SlurmReschedule(Interface):
             replays, skipped = plan_replays(ctx.root, ctx.store, ctx.ds.id, runs,
                                             with_failed=with_failed_jobs,
                                             only_failed=only_failed, message=message)
+            if not report:  # the containers' images, as slurm-schedule gets them
+                ctx.get(sorted({p for r in replays for p in inputs_to_get(r.spec)}),
+                        RescheduleError)
             for event in skipped:
                 yield _event_result(ctx, event)
             for event in replay(ctx.root, ctx.store, ctx.backend, replays,

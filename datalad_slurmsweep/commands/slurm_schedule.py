@@ -4,15 +4,17 @@ from __future__ import annotations
 import logging
 from argparse import REMAINDER
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from datalad.distribution.dataset import EnsureDataset, datasetmethod
 from datalad.interface.base import Interface, build_doc, eval_results
 from datalad.support.constraints import EnsureChoice, EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 
-from ..jobs.content import get_inputs, install_subdatasets, prepare_getting_script
+from ..jobs.content import get_inputs, get_paths, install_subdatasets, prepare_getting_script
 from ..jobs.placeholders import EXPAND_CHOICES
 from ..jobs.prepare import check_conflicts
+from ..jobs.runenv import configure, inputs_to_get, record_keys
 from ..jobs.submit import submit_job
 from .base import DatasetContext, as_list, guarded, open_context, paths_list, refuse
 
@@ -78,6 +80,23 @@ class SlurmSchedule(Interface):
             doc="""where the job runs: slurm, or local (the same batch script on
             this machine). Default: git config datalad.slurmsweep.backend, else
             slurm."""),
+        container=Parameter(
+            args=("--container",), metavar="NAME",
+            constraints=EnsureStr() | EnsureNone(),
+            doc="""run the batch script inside the container NAME, registered
+            with ``datalad containers-add`` (needs datalad-container). The
+            script's ``#SBATCH`` lines still apply; its payload runs through
+            the container's cmdexec. The image is retrieved before submission
+            and recorded as an extra input; slurm-reschedule uses the same
+            container."""),
+        alt_dir=Parameter(
+            args=("--alt-dir",), metavar="PATH",
+            constraints=EnsureStr() | EnsureNone(),
+            doc="""run the job below PATH, an absolute directory outside the
+            dataset, in a mirror of the dataset's layout: the batch script and
+            the inputs are copied there at submission, and slurm-finish moves
+            the outputs and logs back into the dataset before committing them.
+            An output that already exists below PATH is refused."""),
     )
 
     _examples_ = [
@@ -94,14 +113,16 @@ class SlurmSchedule(Interface):
     @datasetmethod(name="slurm_schedule")
     @eval_results
     def __call__(cmd=None, *, dataset=None, inputs=None, outputs=None,
-                 message=None, dry_run=False, expand=None, backend=None):
+                 message=None, dry_run=False, expand=None, backend=None, container=None,
+                 alt_dir=None):
         def body(holder: list) -> Iterator[dict]:
             argv = as_list(cmd, "cmd")
             ins, outs = paths_list(inputs, "inputs"), paths_list(outputs, "outputs")
             refuse((not argv, "give the sbatch call to submit, e.g. 'sbatch job.sh'"))
             ctx = open_context(dataset, "schedule a Slurm job")
             holder.append(ctx)
-            yield from _schedule(ctx, argv, ins, outs, message, dry_run, expand, backend)
+            env = RunEnv(container=container, alt_dir=alt_dir)
+            yield from _schedule(ctx, argv, ins, outs, message, dry_run, expand, backend, env)
 
         yield from guarded(ACTION, dataset, body)
 
@@ -109,15 +130,24 @@ class SlurmSchedule(Interface):
 ACTION = "slurm-schedule"
 
 
+@dataclass
+class RunEnv:
+    """Where the job runs: --container and --alt-dir, as given."""
+
+    container: str | None = None
+    alt_dir: str | None = None
+
+
 def _schedule(ctx: DatasetContext, argv: list[str], inputs: list[str], outputs: list[str],
               message: str | None, dry_run: bool, expand: str | None,
-              backend: str | None) -> Iterator[dict]:
+              backend: str | None, env: RunEnv) -> Iterator[dict]:
     runner = ctx.backend(backend)
 
     def validated():
         spec = prepare_getting_script(ctx.root, argv, fetch=not dry_run, outputs=outputs,
                                       inputs=inputs, base=ctx.base, message=message,
                                       expand=expand)
+        configure(ctx.root, spec, container_name=env.container, alt_dir=env.alt_dir)
         check_conflicts(ctx.store, spec.reserved_paths)
         return spec
 
@@ -126,11 +156,13 @@ def _schedule(ctx: DatasetContext, argv: list[str], inputs: list[str], outputs: 
         yield ctx.result(ACTION, "ok", "would submit (dry run)",
                          cmd=spec.sbatch_argv, pwd=spec.pwd,
                          outputs=spec.outputs, inputs=spec.inputs,
-                         array_tasks=spec.array_tasks)
+                         array_tasks=spec.array_tasks, **record_keys(spec))
         return
     if install_subdatasets(ctx.root, spec):
         spec = validated()  # now the paths in them can be checked, and globbed
     get_inputs(ctx.root, spec)
+    if inputs_to_get(spec):
+        get_paths(ctx.root, inputs_to_get(spec))  # the container's image
     job = submit_job(ctx.root, ctx.store, runner, spec, use_annex=ctx.use_annex)
     yield ctx.result(ACTION, "ok", f"submitted job {job.job_id}",
                      slurm_job_id=str(job.job_id), backend=job.backend,

@@ -12,14 +12,14 @@ from datalad.support.constraints import EnsureChoice, EnsureFloat, EnsureNone, E
 from datalad.support.param import Parameter
 
 from ..backends.base import Backend
-from ..errors import ConfigError, SlurmError, UsageError
+from ..errors import ConfigError, ScheduleError, SlurmError, UsageError
 from ..jobs.lock import finish_lock
 from ..jobs.reconcile import reconcile
 from ..sweep import notify
 from ..sweep.config import SweepConfig, load_config
 from ..sweep.plan import SweepPlan, plan
 from ..sweep.points import SweepLayout
-from ..sweep.scripts import render_script, sbatch_directives
+from ..sweep.scripts import find_containers, render_script, sbatch_directives
 from ..sweep.submit import run_sweep
 from ..sweep.validate import validate
 from .base import DatasetContext, guarded, open_context, refuse
@@ -103,6 +103,7 @@ def _load(ctx: DatasetContext, config: Path, env: str | None,
     """The validated configuration, its layout, and the webhook to notify."""
     cfg = load_config(config if config.is_absolute() else ctx.base / config, environment=env)
     lay = validate(ctx.root, cfg)
+    cfg.containers = find_containers(ctx.root, cfg)
     try:
         webhook = notify.resolve_webhook(cfg.webhook_url, ctx.ds.config,
                                          config_source=f"simulation.webhook_url in {cfg.path}")
@@ -152,6 +153,8 @@ def _sweep(ctx: DatasetContext, config: Path, *, check: bool, dry_run: bool,
         return
     if not p.todo:
         yield ctx.result(ACTION, "ok", f"nothing to submit: {_summary(p)}", sweep=lay.root)
+    else:  # the containers' images, before any job can start
+        ctx.get(sorted({i for c in cfg.containers.values() for i in c.inputs()}), ScheduleError)
     for event in (run_sweep(ctx.root, ctx.store, runner, p, use_annex=ctx.use_annex,
                             webhook=webhook) if p.todo else ()):
         extra = dict(commit=event.commit) if event.commit else {}

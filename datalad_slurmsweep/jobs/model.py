@@ -19,6 +19,7 @@ from typing import Any
 from ..backends.base import JobId, JobState
 from ..backends.sbatch import LogSpec
 from ..redact import redact_argv, redact_text
+from .container import ContainerRun
 from .outputs import reserved
 
 
@@ -79,6 +80,8 @@ class JobSpec:
     @property
     def argv_to_submit(self) -> list[str]:
         return self.submit_argv or self.sbatch_argv
+    container: ContainerRun | None = None  # runs inside it (jobs/runenv.py)
+    alt_dir: str | None = None  # runs below it, outside the dataset (jobs/altdir.py)
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored on disk: secrets in the command line and the
@@ -89,6 +92,8 @@ class JobSpec:
         if self.submit_argv:
             data["submit_argv"] = redact_argv(self.submit_argv)
         data["message"] = redact_text(self.message) if self.message else self.message
+        if self.container and self.container.cmdexec:
+            data["container"]["cmdexec"] = redact_text(self.container.cmdexec)
         return data
 
     @property
@@ -100,6 +105,7 @@ class JobSpec:
         data = dict(data)
         data["logs"] = LogSpec(**data["logs"])
         data["sweep"] = SweepMember.from_json(data["sweep"]) if data.get("sweep") else None
+        data["container"] = ContainerRun(**data["container"]) if data.get("container") else None
         return cls(**data)
 
 

@@ -23,6 +23,7 @@ from ..provenance.record import RECORD_VERSION, format_record
 from ..redact import redact_argv, redact_tree
 from .model import Job
 from .outputs import Expanded
+from .runenv import record_keys
 
 
 def tool_versions(backend: Backend) -> dict[str, str]:
@@ -105,6 +106,7 @@ def build_record(job: Job, status: JobStatus, dsid: str | None,
         "versions": versions,
         "record_version": RECORD_VERSION,
         "tool": "datalad-slurmsweep",
+        **record_keys(spec),
     }
 
 
@@ -133,7 +135,7 @@ def _point(job: Job, status: JobStatus, logs: list[str], found: Expanded) -> dic
         "state": status.state.value, "exit_code": status.exit_code, "signal": task.signal,
         "start": task.start, "end": task.end, "node": task.node, "outputs": job.outputs,
         "missing_outputs": found.missing, "script": job.spec.sbatch_argv[-1],
-        "inputs": job.spec.inputs, "logs": logs}
+        "inputs": job.spec.inputs, "logs": logs, **record_keys(job.spec)}
 
 
 def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],
@@ -160,7 +162,8 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
         "cmd": f"datalad slurm-sweep {first.sweep.config}".strip(),
         "chain": first.spec.chain, "commit_id": first.spec.commit_id, "dsid": dsid,
         "inputs": sorted({i for j, _ in members for i in j.spec.inputs}),
-        "extra_inputs": [], "outputs": sorted(set(paths)), "pwd": ".",
+        "extra_inputs": sorted({i for j, _ in members for i in j.spec.extra_inputs}),
+        "outputs": sorted(set(paths)), "pwd": ".",
         "missing_outputs": sorted({m for p in points for m in p["missing_outputs"]}),
         "slurm_job_id": sorted({j.job_id.base for j, _ in members}),
         "slurm_outputs": slurm_outputs, "state": state,

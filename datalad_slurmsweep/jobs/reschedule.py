@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..backends.base import Backend
-from ..errors import PathOutsideDatasetError, RecordError, RescheduleError
+from ..errors import PathOutsideDatasetError, RecordError, RescheduleError, ScheduleError
 from ..provenance.commits import PlannedCommit
 from ..provenance.committing import commit_plans
 from ..provenance.git import changed_since, dirty_paths, git, messages, resolve_commit
@@ -22,6 +22,7 @@ from ..provenance.record import ParsedRecord, parse_record
 from ..redact import REDACTED
 from .model import Job, JobSpec, SweepMember
 from .prepare import check_conflicts, prepare
+from .runenv import configure
 from .store import JobStore
 from .submit import submit_job
 
@@ -135,6 +136,8 @@ def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed
                        chain=list(run.parsed.record.get("chain") or []) + [run.commit],
                        sweep=member, check_dirty=False)
         spec.inputs = [i for i in point.get("inputs", []) if i != point["script"]]
+        # The script calls the container itself; its image is got and recorded.
+        configure(root, spec, container_name=point.get("container"))
         check_conflicts(store, spec.reserved_paths)
         replays.append(Replay(run, spec))
     return replays
@@ -159,6 +162,11 @@ def _single_replay(root: Path, store: JobStore, run: RecordedRun,
         # filled in: braces in them are literal.
         fill_placeholders=rec.record.get("tool") != "datalad-slurmsweep"
         or rec.record.get("record_version", 1) >= 2)
+    try:
+        configure(root, spec, container_name=rec.record.get("container"),
+                  alt_dir=rec.record.get("alt_dir"))
+    except ScheduleError as exc:
+        raise RescheduleError(f"commit {run.commit[:10]}: {exc}") from None
     check_conflicts(store, spec.reserved_paths)
     return Replay(run, spec)
 

@@ -33,6 +33,7 @@ from ..redact import redact_environment
 from .model import Job, JobSpec, Submission
 from .outputs import expand_outputs
 from .prepare import log_dirs
+from .runenv import launch, work_root
 from .store import JobStore
 
 
@@ -125,7 +126,8 @@ def submit_batches(ds_root: Path, store: JobStore, backend: Backend, batches: li
         if sub.block != block:
             previous_block, current_block, block = current_block, [], sub.block
         try:
-            base = backend.submit(_argv(batch, previous_block), cwd=ds_root / sub.pwd,
+            cwd = work_root(ds_root, batch.jobs[0].spec) / sub.pwd
+            base = backend.submit(_argv(batch, previous_block), cwd=cwd,
                                   env=environment, comment=sub.token)
         except SlurmError as exc:
             # sbatch said no: nothing of this or later batches was
@@ -145,13 +147,15 @@ def submit_job(ds_root: Path, store: JobStore, backend: Backend, spec: JobSpec, 
                use_annex: bool, environment: dict[str, str] | None = None) -> Job:
     """Submit one validated job through the pipeline; raise sbatch's refusal."""
     env = dict(os.environ if environment is None else environment)
-    submission = Submission(argv=spec.argv_to_submit, pwd=spec.pwd, backend=backend.name,
-                            environment=redact_environment(env))
-    job = Job(spec=spec, submission=submission)
-    (outcome,) = submit_batches(ds_root, store, backend, [Batch(submission, [job])],
-                                use_annex=use_annex, environment=env)
-    if outcome.error is not None:
-        raise SubmissionRefused(str(outcome.error), argv=outcome.error.argv,
-                                returncode=outcome.error.returncode,
-                                stderr=outcome.error.stderr) from None
+    # A container or --alt-dir changes what is submitted, never the spec.
+    with launch(ds_root, spec) as argv:
+        submission = Submission(argv=argv, pwd=spec.pwd, backend=backend.name,
+                                environment=redact_environment(env))
+        job = Job(spec=spec, submission=submission)
+        (outcome,) = submit_batches(ds_root, store, backend, [Batch(submission, [job])],
+                                    use_annex=use_annex, environment=env)
+        if outcome.error is not None:
+            raise SubmissionRefused(str(outcome.error), argv=outcome.error.argv,
+                                    returncode=outcome.error.returncode,
+                                    stderr=outcome.error.stderr) from None
     return job

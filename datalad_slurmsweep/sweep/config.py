@@ -39,8 +39,9 @@ SIMULATION_KEYS = {
     "parallel_submission", "use_coreneuron", "webhook_url",
     "submission",  # ours: array (default) | jobs
     "name",  # ours: a name for the sweep (default: output_name's basename)
+    "container",  # ours: a datalad-container container every case runs in
 }
-CASE_KEYS = {"config_file", "command"}
+CASE_KEYS = {"config_file", "command", "container"}  # container: ours, for this case
 SWEEP_KEYS = {"param_name", "sweep_method", "param_values", "base_value",
               "percent_change", "iterations", "base_json_file", "multiseed_files"}
 MULTISEED_KEYS = {"path", "ratio"}
@@ -80,6 +81,7 @@ class Case:
     name: str
     config_file: str
     command: str
+    container: str | None = None  # the case's, else simulation.container
 
 
 @dataclass
@@ -100,6 +102,8 @@ class SweepConfig:
     cases: list[Case]
     axes: list[Axis] = field(default_factory=list)
     grid_mode: str = "product"
+    container: str | None = None
+    containers: dict[str, Any] = field(default_factory=dict)  # name -> ContainerRun, once found
 
     @property
     def base_dir(self) -> Path:
@@ -141,6 +145,8 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
         slurm = check_slurm(c, c.mapping(slurm_all[env], f"slurm.{env}"), f"slurm.{env}.")
     modules = check_modules(c, raw, env)
     cases = _check_cases(c, raw)
+    for case in cases:
+        case.container = case.container or sim["container"]
     grid_mode, axes = _check_axes(c, raw, sim["seed_sweep"])
     fields = COMMAND_FIELDS | {a.name for a in axes if a.name.isidentifier()}
     for case in cases:
@@ -183,7 +189,8 @@ def _check_simulation(c: Checker, raw: dict, environment: str | None) -> dict[st
         parallel_submission=c.typed(sim, "parallel_submission", bool, w, default=True),
         use_coreneuron=c.typed(sim, "use_coreneuron", bool, w, default=False),
         webhook_url=c.text(sim, "webhook_url", w) or None,
-        submission=submission, name=name)
+        submission=submission, name=name,
+        container=c.text(sim, "container", w) or None)
 
 
 def _check_cases(c: Checker, raw: dict) -> list[Case]:
@@ -206,7 +213,7 @@ def _check_cases(c: Checker, raw: dict) -> list[Case]:
         # A template may span lines (a YAML block scalar): it is the user's
         # own shell code, written into the script as it is.
         command = c.text(spec, "command", where, default=DEFAULT_COMMAND, allow="\n\t")
-        cases.append(Case(name, config_file, command))
+        cases.append(Case(name, config_file, command, c.text(spec, "container", where) or None))
     return cases
 
 

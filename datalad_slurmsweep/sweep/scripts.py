@@ -7,8 +7,12 @@ import json
 import math
 import shlex
 import string
+from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError, ScheduleError
+from ..jobs import container
+from ..jobs.container import ContainerRun
 from ..redact import redact_tree
 from .config import SweepConfig
 from .points import SweepLayout, Task, fmt_value, param_variable
@@ -98,8 +102,34 @@ def render_script(task: Task, cfg: SweepConfig, lay: SweepLayout, *, array: bool
     for name, value in task.point.params.items():
         lines.append(f"export {param_variable(name)}={q(fmt_value(value))}")
     lines += ['mkdir -p "$OUTPUT_DIR"', f'cd "$SWEEP_ROOT"/{q(lay.config_dir)}',
-              render_command(task, cfg), ""]
+              *_in_container(task, cfg, render_command(task, cfg)), ""]
     return "\n".join(lines)
+
+
+def _in_container(task: Task, cfg: SweepConfig, command: str) -> list[str]:
+    """The case's command, through its container's cmdexec if it has one.
+    Paths stay below $SWEEP_ROOT, so the committed script runs in any clone."""
+    found = cfg.containers.get(task.case.container) if task.case.container else None
+    if found is None:
+        return [command]
+    payload = shlex.join(["bash", "-c", command])
+    return [f"export DATALAD_CONTAINER_NAME={shlex.quote(found.name)}",
+            container.command(found, lambda rel: '"$SWEEP_ROOT"/' + shlex.quote(rel), payload)]
+
+
+def find_containers(root: Path, cfg: SweepConfig) -> dict[str, ContainerRun]:
+    """The containers the cases name, found once; ConfigError names the key."""
+    found: dict[str, ContainerRun] = {}
+    for case in cfg.cases:
+        if case.container and case.container not in found:
+            key = (f"simulation_cases.{case.name}.container"
+                   if (cfg.raw.get("simulation_cases") or {}).get(case.name, {}).get("container")
+                   else "simulation.container")
+            try:
+                found[case.container] = container.find(root, case.container)
+            except ScheduleError as exc:
+                raise ConfigError(cfg.path, [f"'{key}': {exc}"]) from None
+    return found
 
 
 def render_array_script(tasks: list[Task], cfg: SweepConfig, lay: SweepLayout,

@@ -42,7 +42,8 @@ def _batch(p: SweepPlan, dispatch: Dispatch, backend: str, env: dict[str, str]) 
                        outputs=[task.output_dir], inputs=[task.script, task.clone],
                        logs=LogSpec(output=log, error=None, workdir=".",
                                     job_name=f"{p.cfg.name}-{task.case.name}"),
-                       sweep=member)
+                       sweep=member, container=p.cfg.containers.get(task.case.container))
+        spec.extra_inputs = spec.container.inputs() if spec.container else []
         jobs.append(Job(spec=spec, submission=submission, task=index if p.array else None))
     return Batch(submission, jobs)
 
