@@ -104,16 +104,11 @@ def launch(ds_root: Path, spec: JobSpec) -> Iterator[list[str]]:
         raise
 
 
-def bring_back(ds_root: Path, spec: JobSpec, logs: list[str]) -> str:
-    """For an --alt-dir job: move its outputs and logs into the dataset; a
-    note for the finish result naming outputs the job did not write."""
-    if not spec.alt_dir:
-        return ""
-    missing = altdir.bring_back(ds_root, Path(spec.alt_dir), spec.outputs, logs)
-    if not missing:
-        return ""
-    return (f"; output(s) not found below --alt-dir {spec.alt_dir}, so not committed: "
-            + ", ".join(missing))
+def bring_back(ds_root: Path, spec: JobSpec, logs: list[str]) -> None:
+    """For an --alt-dir job: move its outputs and logs into the dataset.
+    What it did not write is found and named by the finish's output check."""
+    if spec.alt_dir:
+        altdir.bring_back(ds_root, Path(spec.alt_dir), spec.outputs, logs)
 
 
 def record_keys(spec: JobSpec) -> dict:

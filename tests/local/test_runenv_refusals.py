@@ -109,10 +109,13 @@ def test_alt_dir_output_the_job_did_not_write_is_named_at_finish(ds, tmp_path):
                  alt_dir=str(tmp_path / "alt"), backend="local")
     assert res["status"] == "ok", res["message"]
     (fin,) = api(ds, "slurm_finish", wait=True, wait_timeout=60)
-    assert fin["status"] == "ok"
-    assert "not found below --alt-dir" in fin["message"] and "out" in fin["message"]
+    assert fin["status"] == "impossible"  # stays open: nothing of its result exists
+    assert "wrote none of its declared outputs (out)" in fin["message"]
+    (fin,) = api(ds, "slurm_finish", accept_failed_jobs=True)
+    assert fin["status"] == "ok", fin["message"]
     ((_, rec),) = records(ds)
     assert rec.record["alt_dir"] == str(tmp_path / "alt")
+    assert rec.record["missing_outputs"] == ["out"]
 
 
 def test_sweep_naming_an_unknown_container_is_refused_at_check(tmp_path):
