@@ -1,7 +1,8 @@
 """The one place that talks to Slurm: submit, batched status, parsing.
 
 Status is always asked for all jobs of interest at once: one ``sacct`` call
-whatever their number (about 90 ms here), with one ``scontrol`` call as the
+whatever their number (about 90 ms here), which also brings the resource
+figures (backends/usage.py), with one ``scontrol`` call as the
 fallback when accounting is disabled or lags behind. A job that neither knows
 is LOST, never COMPLETED.
 """
@@ -27,6 +28,7 @@ from .base import (
     base_ids,
 )
 from .comments import with_token
+from .usage import USAGE_FIELDS, from_sacct, from_scontrol, step_peaks
 
 lgr = logging.getLogger("datalad.slurmsweep.slurm")
 
@@ -59,17 +61,32 @@ def _task_ids(spec: str) -> list[int] | None:
     return ids
 
 
-def parse_sacct(text: str) -> dict[str, list[TaskStatus]]:
-    """Rows of ``sacct -X -n -P -o SACCT_FIELDS`` grouped by scheduled job id."""
-    found: dict[str, list[TaskStatus]] = {}
+def _sacct_rows(text: str) -> list[dict[str, str]]:
+    """Each line as a mapping; the usage columns are optional (older
+    recordings and callers ask for the status columns only)."""
+    rows = []
+    names = SACCT_FIELDS + USAGE_FIELDS
     for line in text.splitlines():
         if not line.strip():
             continue
         cols = line.split("|")
         if len(cols) < len(SACCT_FIELDS):
             raise SlurmError(f"unexpected sacct output line: {line!r}")
-        row = dict(zip(SACCT_FIELDS, cols[:len(SACCT_FIELDS)], strict=True))
+        rows.append(dict(zip(names, cols, strict=False)))
+    return rows
+
+
+def parse_sacct(text: str) -> dict[str, list[TaskStatus]]:
+    """Rows of ``sacct -n -P -o SACCT_FIELDS,USAGE_FIELDS`` grouped by
+    scheduled job id; step rows (``.batch``, ``.extern``, ``.0``) are folded
+    into their task's resource figures."""
+    found: dict[str, list[TaskStatus]] = {}
+    rows = _sacct_rows(text)
+    peaks = step_peaks(rows)
+    for row in rows:
         jobid = row["JobID"]
+        if "." in jobid:
+            continue
         base, _, task = jobid.partition("_")
         base = base.split("+", 1)[0]
         code, sig = _exit_code(row["ExitCode"])
@@ -80,13 +97,15 @@ def parse_sacct(text: str) -> dict[str, list[TaskStatus]]:
                       name=row["JobName"])
         tasks = found.setdefault(base, [])
         if not task:
-            tasks.append(TaskStatus(raw_id=row["JobIDRaw"], task_id=None, **common))
+            tasks.append(TaskStatus(raw_id=row["JobIDRaw"], task_id=None,
+                                    resources=from_sacct(row, peaks.get(jobid)), **common))
             continue
         ids = _task_ids(task)
         if ids is None:
             raise SlurmError(f"unexpected sacct job id: {jobid!r}")
         if len(ids) == 1 and not task.startswith("["):
-            tasks.append(TaskStatus(raw_id=row["JobIDRaw"], task_id=ids[0], **common))
+            tasks.append(TaskStatus(raw_id=row["JobIDRaw"], task_id=ids[0],
+                                    resources=from_sacct(row, peaks.get(jobid)), **common))
         else:
             # Tasks not yet started are one row with a range; their own raw
             # ids do not exist yet.
@@ -117,11 +136,13 @@ def parse_scontrol_jobs(text: str) -> dict[str, list[TaskStatus]]:
         tasks = found.setdefault(base, [])
         task = kv.get("ArrayTaskId")
         if task is None:
-            tasks.append(TaskStatus(raw_id=raw, task_id=None, **common))
+            tasks.append(TaskStatus(raw_id=raw, task_id=None, resources=from_scontrol(kv),
+                                    **common))
             continue
         ids = _task_ids(task) or []
         if len(ids) == 1:
-            tasks.append(TaskStatus(raw_id=raw, task_id=ids[0], **common))
+            tasks.append(TaskStatus(raw_id=raw, task_id=ids[0], resources=from_scontrol(kv),
+                                    **common))
         else:
             tasks.extend(TaskStatus(raw_id="", task_id=i, **common) for i in ids)
     return found
@@ -183,8 +204,10 @@ class SlurmBackend:
         expected_tasks = expected_tasks or {}
         if not job_ids:
             return {}
-        proc = _run(["sacct", "-X", "-n", "-P", "--delimiter=|",
-                     "-o", ",".join(SACCT_FIELDS), "-j", ",".join(base_ids(job_ids))])
+        # Without -X: MaxRSS is only on the step rows, folded in by parse_sacct.
+        proc = _run(["sacct", "-n", "-P", "--delimiter=|",
+                     "-o", ",".join(SACCT_FIELDS + USAGE_FIELDS),
+                     "-j", ",".join(base_ids(job_ids))])
         if proc.returncode == 0:
             rows = parse_sacct(proc.stdout)
             statuses = assemble(job_ids, rows, expected_tasks, "sacct")

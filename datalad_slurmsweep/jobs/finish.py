@@ -23,6 +23,7 @@ from ..crashpoints import crashpoint
 from ..provenance.commits import PlannedCommit
 from ..provenance.committing import commit_plans
 from ..provenance.record import format_record
+from .advice import note
 from .model import Job, Outcome
 from .recording import (
     build_record,
@@ -38,6 +39,7 @@ from .store import JobStore
 
 def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
     state, detail = status.state, task_summary(job, status)
+    detail += note((t.state, t.resources) for t in status.tasks) if state.is_terminal else ""
     if state.is_active:
         return Outcome(job, "impossible", f"job {job.job_id} is still {state.value}{detail}",
                        state=state)
@@ -146,5 +148,6 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
                           state=status.state)
             continue
         yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
-                      + (f" of sweep {job.sweep.root}" if job.sweep else ""),
+                      + (f" of sweep {job.sweep.root}" if job.sweep else "")
+                      + note((t.state, t.resources) for t in status.tasks),
                       state=status.state, commit=result.shas[key])

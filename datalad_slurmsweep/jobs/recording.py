@@ -129,7 +129,8 @@ def _point(job: Job, status: JobStatus, logs: list[str]) -> dict:
         "slurm_job_id": str(job.job_id), "task_id": task.task_id, "raw_id": task.raw_id,
         "state": status.state.value, "exit_code": status.exit_code, "signal": task.signal,
         "start": task.start, "end": task.end, "node": task.node, "outputs": job.outputs,
-        "script": job.spec.sbatch_argv[-1], "inputs": job.spec.inputs, "logs": logs}
+        "script": job.spec.sbatch_argv[-1], "inputs": job.spec.inputs, "logs": logs,
+        "resources": task.as_record()["resources"]}
 
 
 def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],
