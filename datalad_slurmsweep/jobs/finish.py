@@ -23,7 +23,7 @@ from ..crashpoints import crashpoint
 from ..provenance.commits import PlannedCommit
 from ..provenance.committing import commit_plans
 from ..provenance.record import format_record
-from .advice import note
+from . import advice
 from .model import Job, Outcome
 from .recording import (
     build_record,
@@ -39,7 +39,7 @@ from .store import JobStore
 
 def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
     state, detail = status.state, task_summary(job, status)
-    detail += note((t.state, t.resources) for t in status.tasks) if state.is_terminal else ""
+    detail += advice.note((t.state, t.resources) for t in status.tasks) if state.is_terminal else ""
     if state.is_active:
         return Outcome(job, "impossible", f"job {job.job_id} is still {state.value}{detail}",
                        state=state)
@@ -149,5 +149,5 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
             continue
         yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
                       + (f" of sweep {job.sweep.root}" if job.sweep else "")
-                      + note((t.state, t.resources) for t in status.tasks),
+                      + advice.note((t.state, t.resources) for t in status.tasks),
                       state=status.state, commit=result.shas[key])

@@ -32,6 +32,7 @@ from .checks import (
     suggest,
     value_problem,
 )
+from .options import Results, block_wait, results_section
 from .points import name_problems, overlapping_edit_problems, point_problems
 
 SIMULATION_KEYS = {
@@ -39,6 +40,8 @@ SIMULATION_KEYS = {
     "parallel_submission", "use_coreneuron", "webhook_url",
     "submission",  # ours: array (default) | jobs
     "name",  # ours: a name for the sweep (default: output_name's basename)
+    "status_list",  # BMTool's SimulationBlock argument: when the next block starts
+    "results",  # ours: where a point's metrics are (slurm-report)
 }
 CASE_KEYS = {"config_file", "command"}
 SWEEP_KEYS = {"param_name", "sweep_method", "param_values", "base_value",
@@ -100,6 +103,8 @@ class SweepConfig:
     cases: list[Case]
     axes: list[Axis] = field(default_factory=list)
     grid_mode: str = "product"
+    block_dependency: str = "afterany"
+    results: Results = field(default_factory=lambda: Results())
 
     @property
     def base_dir(self) -> Path:
@@ -183,7 +188,8 @@ def _check_simulation(c: Checker, raw: dict, environment: str | None) -> dict[st
         parallel_submission=c.typed(sim, "parallel_submission", bool, w, default=True),
         use_coreneuron=c.typed(sim, "use_coreneuron", bool, w, default=False),
         webhook_url=c.text(sim, "webhook_url", w) or None,
-        submission=submission, name=name)
+        submission=submission, name=name, block_dependency=block_wait(c, sim),
+        results=results_section(c, sim))
 
 
 def _check_cases(c: Checker, raw: dict) -> list[Case]:
