@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from datalad.distribution.dataset import Dataset, datasetmethod
+from datalad.distribution.dataset import Dataset
 from datalad.interface.base import Interface, build_doc, eval_results
 from datalad.support.constraints import EnsureChoice, EnsureNone, EnsureStr
 from datalad.support.param import Parameter
@@ -50,7 +50,6 @@ class SlurmInit(Interface):
     ]
 
     @staticmethod
-    @datasetmethod(name="slurm_init")
     @eval_results
     def __call__(path=None, *, backend="local"):
         def body(holder: list) -> Iterator[dict]:
@@ -60,7 +59,9 @@ class SlurmInit(Interface):
             check_free(target)
             ds = Dataset(target)
             if not ds.is_installed():
-                ds.create(force=True, result_renderer="disabled")
+                # text2git: the code, the configuration and the small
+                # metrics files stay readable in git; large outputs go to the annex.
+                ds.create(force=True, cfg_proc="text2git", result_renderer="disabled")
             written = write_project(target)
             ds.config.set(BACKEND_KEY, backend, scope="branch")
             ds.save(path=[str(p) for p in written] + [str(target / ".datalad" / "config")],

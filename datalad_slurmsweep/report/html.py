@@ -20,7 +20,7 @@ figure.plot{margin:0;border:1px solid #ddd;padding:.4em;background:#fff}
 figure.plot svg{display:block;max-width:100%;height:auto}
 figcaption{font-size:.9em;color:#555}
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.2em .5em;
-vertical-align:top;text-align:left}pre{background:#f6f6f6;padding:.5em;overflow:auto;
+vertical-align:top;text-align:left}pre{background:#f6f6f6;padding:.5em;overflow:auto;white-space:pre-wrap;
 max-height:20em;margin:0}.advice li{margin:.3em 0}.note{color:#a04000}
 .state-FAILED,.state-TIMEOUT,.state-OUT_OF_MEMORY{color:#c0392b;font-weight:bold}
 """

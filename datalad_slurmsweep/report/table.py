@@ -93,7 +93,8 @@ def select(root: Path, target: str | None, since: str | None, base: Path) -> Tab
         return _sweep_table(root, commit, sweeps, sweeps[-1].record.record["sweep"]["root"])
     on_disk = Path(base, target)
     if os.path.lexists(on_disk):
-        rel = Path(os.path.relpath(on_disk.resolve(), root.resolve())).as_posix()
+        # abspath, not resolve: an annexed configuration is a symlink.
+        rel = Path(os.path.relpath(os.path.abspath(on_disk), os.path.abspath(root))).as_posix()
         roots = {r.record.record["sweep"]["root"] for r in sweeps
                  if rel in (r.record.record["sweep"]["root"], r.record.record["sweep"]["config"])}
         if not roots:
