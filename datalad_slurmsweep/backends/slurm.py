@@ -31,6 +31,9 @@ from .comments import with_token
 from .usage import USAGE_FIELDS, from_sacct, from_scontrol, step_peaks
 
 lgr = logging.getLogger("datalad.slurmsweep.slurm")
+# How long a finish waits for accounting to record a job the controller
+# already knows ended (sacct lags by 1-2 s here), to get its usage figures.
+SETTLE = 4.0
 
 SACCT_FIELDS = ("JobID", "JobIDRaw", "JobName", "State", "ExitCode",
                 "Start", "End", "Submit", "NodeList")
@@ -204,10 +207,7 @@ class SlurmBackend:
         expected_tasks = expected_tasks or {}
         if not job_ids:
             return {}
-        # Without -X: MaxRSS is only on the step rows, folded in by parse_sacct.
-        proc = _run(["sacct", "-n", "-P", "--delimiter=|",
-                     "-o", ",".join(SACCT_FIELDS + USAGE_FIELDS),
-                     "-j", ",".join(base_ids(job_ids))])
+        proc = self._sacct(job_ids)
         if proc.returncode == 0:
             rows = parse_sacct(proc.stdout)
             statuses = assemble(job_ids, rows, expected_tasks, "sacct")
@@ -217,12 +217,38 @@ class SlurmBackend:
                        if any(t.state is JobState.LOST for t in s.tasks)]
             if missing:
                 statuses.update(self._query_controller(missing, expected_tasks, rows))
+                self._settle(statuses, expected_tasks)
             return statuses
         if "accounting storage is disabled" in proc.stderr.lower() or \
                 "slurmdbd" in proc.stderr.lower():
             lgr.debug("sacct unavailable (%s), asking scontrol", proc.stderr.strip())
             return self._query_controller(job_ids, expected_tasks, {})
         raise SlurmError(f"sacct failed: {proc.stderr.strip()}")
+
+    def _sacct(self, job_ids: list[JobId]) -> subprocess.CompletedProcess:
+        # Without -X: MaxRSS is only on the step rows, folded in by parse_sacct.
+        return _run(["sacct", "-n", "-P", "--delimiter=|",
+                     "-o", ",".join(SACCT_FIELDS + USAGE_FIELDS),
+                     "-j", ",".join(base_ids(job_ids))])
+
+    def _settle(self, statuses: dict[JobId, JobStatus], expected_tasks) -> None:
+        """Jobs that ended so recently that only the controller knows it
+        would be recorded without their usage (scontrol has none): give
+        accounting up to SETTLE seconds to catch up, then take its rows."""
+        ended = [j for j, s in statuses.items() if s.source == "scontrol" and
+                 s.state.is_terminal and s.state is not JobState.LOST]
+        deadline = time.monotonic() + SETTLE
+        while ended and time.monotonic() < deadline:
+            time.sleep(0.5)
+            proc = self._sacct(ended)
+            if proc.returncode != 0:
+                return
+            settled = assemble(ended, parse_sacct(proc.stdout), expected_tasks, "sacct")
+            for job_id, status in settled.items():
+                if all(t.state.is_terminal and t.state is not JobState.LOST
+                       for t in status.tasks):
+                    statuses[job_id] = status
+            ended = [j for j in ended if statuses[j].source == "scontrol"]
 
     def _query_controller(self, job_ids: list[JobId], expected_tasks,
                           known_rows) -> dict[JobId, JobStatus]:
