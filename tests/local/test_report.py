@@ -31,7 +31,7 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_init_check_sweep_report_end_to_end(tmp_path):
+def test_init_check_sweep_report_end_to_end(tmp_path, monkeypatch):
     ds = _init(tmp_path)
     assert git(ds, "status", "--porcelain") == ""
     assert "slurm-init" in git(ds, "log", "-1", "--format=%B") or \
@@ -62,6 +62,13 @@ def test_init_check_sweep_report_end_to_end(tmp_path):
     later = _rows(again / "results.csv")
     strip = [{k: v for k, v in r.items() if k != "dataset_commit"} for r in later]
     assert strip == [{k: v for k, v in r.items() if k != "dataset_commit"} for r in rows]
+    # Without matplotlib: the table and a page without plots, and how to get them.
+    from datalad_slurmsweep.report import plots
+    monkeypatch.setattr(plots, "available", lambda: False)
+    bare = api(ds, "slurm_report", output_dir=str(tmp_path / "bare"))
+    assert any("pip install 'datalad-slurmsweep[report]'" in r["message"] for r in bare)
+    assert "<svg" not in (tmp_path / "bare" / "report.html").read_text()
+    assert len(_rows(tmp_path / "bare" / "results.csv")) == 12
 
 
 def test_report_refuses_what_it_cannot_describe(tmp_path):
