@@ -14,6 +14,7 @@ from datalad.support.param import Parameter
 from datalad.ui import ui
 
 from ..backends.base import JobId, JobState
+from ..jobs.advice import advise
 from ..jobs.finish import finish
 from ..jobs.lock import finish_lock
 from ..jobs.model import Outcome
@@ -221,7 +222,22 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
                               named=set(wanted or ()),
                               messages=[message] if message else None):
             yield _outcome_result(ctx, outcome)
+        yield from _sweep_advice(ctx, jobs, statuses)
     notify_completed_sweeps(ctx.root, ctx.store, ctx.ds.config, jobs, statuses)
+
+
+def _sweep_advice(ctx: DatasetContext, jobs: list, statuses: dict) -> Iterator[dict]:
+    """seff-like advice once per sweep, from the points that ended here."""
+    ended: dict[str, list] = {}
+    for job in jobs:
+        status = statuses.get(job.job_id)
+        if job.sweep and status and status.state.is_terminal:
+            ended.setdefault(job.sweep.root, []).extend(
+                (t.state, t.resources) for t in status.tasks)
+    for root, tasks in ended.items():
+        for found in advise(tasks):
+            yield ctx.result(ACTION, "ok", f"sweep {root}: {found}", sweep=root,
+                             advice=found.option)
 
 
 def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> Iterator[dict]:

@@ -39,7 +39,9 @@ from .store import JobStore
 
 def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
     state, detail = status.state, task_summary(job, status)
-    detail += advice.note((t.state, t.resources) for t in status.tasks) if state.is_terminal else ""
+    # A sweep's advice comes once for all its points (commands/slurm_finish.py).
+    detail += advice.note((t.state, t.resources) for t in status.tasks) \
+        if state.is_terminal and not job.sweep else ""
     if state.is_active:
         return Outcome(job, "impossible", f"job {job.job_id} is still {state.value}{detail}",
                        state=state)
@@ -149,5 +151,5 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
             continue
         yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
                       + (f" of sweep {job.sweep.root}" if job.sweep else "")
-                      + advice.note((t.state, t.resources) for t in status.tasks),
+                      + ("" if job.sweep else advice.note((t.state, t.resources) for t in status.tasks)),
                       state=status.state, commit=result.shas[key])

@@ -40,6 +40,9 @@ def test_init_check_sweep_report_end_to_end(tmp_path, monkeypatch):
     assert check["status"] == "ok" and "12 jobs" in check["message"], check
     results = api(ds, "slurm_sweep", "sweep.yaml", wait=True, wait_timeout=300)
     assert all(r["status"] == "ok" for r in results), results
+    # The model holds 20 MiB of the 205 MiB requested: finish says so, once.
+    (advice,) = [r for r in results if (r.get("advice") or "").startswith("--mem=")]
+    assert advice["message"].startswith("sweep runs/grid: the tasks used at most")
     out = tmp_path / "out"
     report = api(ds, "slurm_report", output_dir=str(out))
     assert all(r["status"] == "ok" for r in report), report
