@@ -236,7 +236,8 @@ def _sweep_advice(ctx: DatasetContext, jobs: list, statuses: dict) -> Iterator[d
                 (t.state, t.resources) for t in status.tasks)
     for root, tasks in ended.items():
         for found in advise(tasks):
-            yield ctx.result(ACTION, "ok", f"sweep {root}: {found}", sweep=root,
+            # Its own action: one per sweep, not a job's outcome.
+            yield ctx.result("slurm-advice", "ok", f"sweep {root}: {found}", sweep=root,
                              advice=found.option)
 
 
