@@ -85,7 +85,7 @@ def read_blobs(root: Path, commit: str, paths: list[str]) -> dict[str, bytes]:
     return _annexed_content(root, blobs)
 
 
-def _annex_key(path: str, blob: bytes) -> str | None:
+def _annex_key(blob: bytes) -> str | None:
     """The annex key a committed symlink or pointer file names, else None."""
     if len(blob) > 1024 or b"annex/objects/" not in blob:
         return None
@@ -94,7 +94,7 @@ def _annex_key(path: str, blob: bytes) -> str | None:
 
 
 def _annexed_content(root: Path, blobs: dict[str, bytes]) -> dict[str, bytes]:
-    keys = {p: k for p, b in blobs.items() if (k := _annex_key(p, b))}
+    keys = {p: k for p, b in blobs.items() if (k := _annex_key(b))}
     if not keys:
         return blobs
     wanted = sorted(set(keys.values()))

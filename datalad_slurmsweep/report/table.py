@@ -16,6 +16,7 @@ import yaml
 
 from ..backends.base import Resources
 from ..errors import ReportError
+from ..redact import redact_text
 from ..sweep.checks import Checker
 from ..sweep.options import Results, results_section
 from .sources import FoundRecord, commit_of, head, read_blobs, records_in
@@ -184,7 +185,8 @@ def _fill(root: Path, table: Table, metric_files) -> None:
         missing += not row.metrics and row.state == "COMPLETED"
     for row in failed:
         text = b"".join(blobs.get(p, b"") for p in row.logs).decode(errors="replace")
-        row.log_tail = "\n".join(text.rstrip("\n").splitlines()[-LOG_TAIL_LINES:])
+        # A job may print a token: the page is something we write.
+        row.log_tail = redact_text("\n".join(text.rstrip("\n").splitlines()[-LOG_TAIL_LINES:]))
     if missing:
         table.notes.append(f"{missing} completed row(s) have no readable metrics "
                            f"('{table.results.file}' absent, not JSON, or its annexed "
