@@ -78,3 +78,11 @@ def test_advice_like_seff():
                  time_limit_s=3600)
     assert advise([(JobState.COMPLETED, fine)]) == []
     assert advise([(JobState.COMPLETED, None)]) == []
+
+
+def test_metrics_are_the_scalars_or_the_keys_named():
+    from datalad_slurmsweep.report.table import metric_values
+    blob = b'{"rate": 2.5, "name": "x", "nested": {"loss": 0.1}, "trace": [1, 2]}'
+    assert metric_values(blob, []) == {"rate": 2.5, "name": "x"}
+    assert metric_values(blob, ["nested.loss", "missing"]) == {"nested.loss": 0.1}
+    assert metric_values(b"[1, 2]", []) == {} and metric_values(b"not json", []) == {}
