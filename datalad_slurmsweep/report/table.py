@@ -221,8 +221,15 @@ RESOURCE_COLUMNS = ["elapsed_s", "total_cpu_s", "cpu_efficiency", "max_rss_bytes
 def write_csv(table: Table, path: Path) -> None:
     """``results.csv``; its ``dataset_commit`` column says which commit it describes."""
     params, metrics = table.params, table.metrics
-    header = (["point", "case", *params, "state", "exit_code", "attempts", *RESOURCE_COLUMNS,
-               "node", "start", "end", *metrics, "record_commit", "dataset_commit"])
+    fixed = {"point", "case", "state", "exit_code", "attempts", *RESOURCE_COLUMNS, "node",
+             "start", "end", "record_commit", "dataset_commit"}
+    # A parameter or metric named like a column of ours (a metric "case")
+    # keeps its value under a prefixed name rather than a duplicate header.
+    param_cols = [f"param.{p}" if p in fixed else p for p in params]
+    metric_cols = [f"metric.{m}" if m in fixed | set(param_cols) else m for m in metrics]
+    header = (["point", "case", *param_cols, "state", "exit_code", "attempts",
+               *RESOURCE_COLUMNS, "node", "start", "end", *metric_cols, "record_commit",
+               "dataset_commit"])
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)

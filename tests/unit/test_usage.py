@@ -86,3 +86,19 @@ def test_metrics_are_the_scalars_or_the_keys_named():
     assert metric_values(blob, []) == {"rate": 2.5, "name": "x"}
     assert metric_values(blob, ["nested.loss", "missing"]) == {"nested.loss": 0.1}
     assert metric_values(b"[1, 2]", []) == {} and metric_values(b"not json", []) == {}
+
+
+def test_csv_never_repeats_a_column(tmp_path):
+    import csv
+
+    from datalad_slurmsweep.report.table import Row, Table, write_csv
+    row = Row(point="p", case="baseline", params={"state": 1.0, "gain": 2.0},
+              state="COMPLETED", exit_code=0, resources=Resources().completed(),
+              record_commit="abc", metrics={"case": "x", "gain": 3.0, "rate": 4.0})
+    write_csv(Table(title="t", kind="sweep", commit="def", rows=[row]), tmp_path / "r.csv")
+    header, values = list(csv.reader(open(tmp_path / "r.csv")))
+    assert len(header) == len(set(header))
+    got = dict(zip(header, values, strict=True))
+    assert (got["case"], got["metric.case"], got["param.state"], got["state"]) == (
+        "baseline", "x", "1.0", "COMPLETED")
+    assert (got["gain"], got["metric.gain"], got["dataset_commit"]) == ("2.0", "3.0", "def")
