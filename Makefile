@@ -8,16 +8,22 @@ PYTEST_ARGS ?=
 # that many tiny jobs run at once instead of queueing (tools/local-slurm).
 export LOCAL_SLURM_CPUS ?= 16
 
-.PHONY: setup deps install cluster cluster-stop test unit demo demo-slurm demo-job docs lint bench bench-compare robustness
+.PHONY: setup deps install cluster cluster-stop test unit demo demo-model demo-slurm demo-job docs lint bench bench-compare robustness
 
 setup: deps install cluster
 
+# git, and Debian's Chromium, which renders slurm-report's page in the tests
+# (tests/local/test_report.py).
 deps:
-	@if [ "$$(id -u)" = 0 ] && ! command -v git >/dev/null; then \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y git; fi
+	@missing=""; command -v git >/dev/null || missing="git"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y --no-install-recommends $$missing; \
+	  elif [ -n "$$missing" ]; then echo "missing: $$missing (run make deps as root)"; fi
 
 install:
-	$(PIP) install --quiet --disable-pip-version-check -e '.[devel,containers]'
+	$(PIP) install --quiet --disable-pip-version-check -e '.[devel,containers,report]'
 	@git annex version --raw >/dev/null || { echo "git-annex is not usable"; exit 1; }
 
 cluster:
@@ -33,11 +39,16 @@ test: setup
 unit: install
 	$(PYTHON) -m pytest -ra tests/unit tests/local $(PYTEST_ARGS)
 
-# The main job on the embedded local backend: needs no cluster and no root.
+# slurm-init, check, sweep, report on the embedded local backend: needs no
+# cluster and no root; prints where the report is.
 demo: deps install
-	tools/demo local
+	tools/demo
 
-# The same sweep on the local Slurm cluster.
+# The older walk-through: the example model swept, one point replayed.
+demo-model: deps install
+	tools/demo-model local
+
+# The same project on the local Slurm cluster.
 demo-slurm: setup
 	tools/demo slurm
 

@@ -243,6 +243,9 @@ def main() -> None:
                 step()
         for n in sweep_ours_only:
             add(OURS, "sweep", n, sweep_ours(n, work))
+        if not args.quick:
+            from report_bench import measure
+            add(OURS, "report", 10000, measure(work, 100))
         for path in work.iterdir():
             shutil.rmtree(path, ignore_errors=True)
     raw = {"machine": machine(), "api_schedule_per_job": api, "results": results,

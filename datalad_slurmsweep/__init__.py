@@ -3,6 +3,7 @@
 The package is layered; imports point downwards only::
 
     commands/   one module per command: parameters, validation, results
+    report/     results table, plots and HTML report from committed records
     sweep/      sweep configuration, points, clones, scripts, planning
     jobs/       typed jobs, the store, the one submission pipeline, finish
     provenance/ backends/    git runner, commits, records | Slurm and local
@@ -22,5 +23,9 @@ command_suite = (
          "slurm-reschedule", "slurm_reschedule"),
         ("datalad_slurmsweep.commands.slurm_sweep", "SlurmSweep",
          "slurm-sweep", "slurm_sweep"),
+        ("datalad_slurmsweep.commands.slurm_report", "SlurmReport",
+         "slurm-report", "slurm_report"),
+        ("datalad_slurmsweep.commands.slurm_init", "SlurmInit",
+         "slurm-init", "slurm_init"),
     ],
 )

@@ -68,6 +68,11 @@ class RecordError(SlurmsweepError):
     """A commit message claims to be a run record but is not a valid one."""
 
 
+class ReportError(SlurmsweepError):
+    """slurm-report or slurm-init cannot do what was asked (no such
+    sweep or record, a target that is not a dataset)."""
+
+
 class UnknownBackendError(UsageError):
     """A backend name that is neither slurm nor local."""
 

@@ -168,3 +168,37 @@ def sweep_records(ds: Dataset) -> list:
 # A stand-in container image for datalad-container (cmdexec "bash {img} {cmd}"):
 # it marks the environment, then runs the command it is given.
 FAKE_IMAGE = "#!/bin/sh\nexport IN_FAKE_CONTAINER=yes\nexec \"$@\"\n"
+
+
+# -- the report in a real browser ----------------------------------------------------
+
+BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                "--enable-logging=stderr", "--v=0", "--window-size=1280,2600"]
+
+
+def chromium() -> str | None:
+    """Debian's headless Chromium (make test installs it), None if absent."""
+    import shutil
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def render_page(page: Path, screenshot: Path) -> tuple[str, list[str]]:
+    """The DOM Chromium rendered from ``page`` and the console errors it
+    logged; writes a PNG screenshot. Tests may call subprocess directly."""
+    browser = chromium()
+    url = page.absolute().as_uri()
+    dom = subprocess.run([browser, *BROWSER_ARGS, "--dump-dom", url], capture_output=True,
+                         text=True, timeout=120, check=True)
+    shot = subprocess.run([browser, *BROWSER_ARGS, f"--screenshot={screenshot}", url],
+                          capture_output=True, text=True, timeout=120, check=True)
+    # Chromium logs console messages as ``...:CONSOLE(line)] "message"``.
+    console = [line for line in (dom.stderr + shot.stderr).splitlines()
+               if ":CONSOLE(" in line or "Uncaught" in line]
+    return dom.stdout, console
+
+
+def distinct_colours(png: Path) -> int:
+    from PIL import Image
+    with Image.open(png) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    return len(colours) if colours is not None else 1 << 20

@@ -167,6 +167,36 @@ class JobId:
 
 
 @dataclass
+class Resources:
+    """What one task used against what it was granted (``seff``'s figures).
+
+    ``unknown`` names the figures the backend could not know (e.g. MaxRSS
+    before accounting sampled the task, or everything when only scontrol
+    answered); they stay None rather than a guess.
+    """
+
+    elapsed_s: float | None = None
+    total_cpu_s: float | None = None
+    max_rss_bytes: int | None = None
+    req_mem_bytes: int | None = None
+    alloc_cpus: int | None = None
+    time_limit_s: int | None = None
+    cpu_efficiency: float | None = None
+    mem_efficiency: float | None = None
+    unknown: list[str] = field(default_factory=list)
+
+    def completed(self) -> Resources:
+        """With the efficiencies computed and ``unknown`` filled in."""
+        if self.total_cpu_s is not None and self.elapsed_s and self.alloc_cpus:
+            self.cpu_efficiency = round(self.total_cpu_s / (self.elapsed_s * self.alloc_cpus), 4)
+        if self.max_rss_bytes is not None and self.req_mem_bytes:
+            self.mem_efficiency = round(self.max_rss_bytes / self.req_mem_bytes, 4)
+        self.unknown = [name for name, value in asdict(self).items()
+                        if value is None and name != "unknown"]
+        return self
+
+
+@dataclass
 class TaskStatus:
     """One allocation: a plain job, or one task of an array job."""
 
@@ -179,6 +209,7 @@ class TaskStatus:
     end: str | None = None
     node: str | None = None
     name: str | None = None
+    resources: Resources | None = None
 
     def as_record(self) -> dict:
         rec = asdict(self)

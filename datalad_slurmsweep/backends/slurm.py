@@ -1,7 +1,8 @@
 """The one place that talks to Slurm: submit, batched status, parsing.
 
 Status is always asked for all jobs of interest at once: one ``sacct`` call
-whatever their number (about 90 ms here), with one ``scontrol`` call as the
+whatever their number (about 90 ms here), which also brings the resource
+figures (backends/usage.py), with one ``scontrol`` call as the
 fallback when accounting is disabled or lags behind. A job that neither knows
 is LOST, never COMPLETED.
 """
@@ -27,8 +28,12 @@ from .base import (
     base_ids,
 )
 from .comments import with_token
+from .usage import USAGE_FIELDS, from_sacct, from_scontrol, step_peaks
 
 lgr = logging.getLogger("datalad.slurmsweep.slurm")
+# How long a finish waits for accounting to record a job the controller
+# already knows ended (sacct lags by 1-2 s here), to get its usage figures.
+SETTLE = 4.0
 
 SACCT_FIELDS = ("JobID", "JobIDRaw", "JobName", "State", "ExitCode",
                 "Start", "End", "Submit", "NodeList")
@@ -59,17 +64,32 @@ def _task_ids(spec: str) -> list[int] | None:
     return ids
 
 
-def parse_sacct(text: str) -> dict[str, list[TaskStatus]]:
-    """Rows of ``sacct -X -n -P -o SACCT_FIELDS`` grouped by scheduled job id."""
-    found: dict[str, list[TaskStatus]] = {}
+def _sacct_rows(text: str) -> list[dict[str, str]]:
+    """Each line as a mapping; the usage columns are optional (older
+    recordings and callers ask for the status columns only)."""
+    rows = []
+    names = SACCT_FIELDS + USAGE_FIELDS
     for line in text.splitlines():
         if not line.strip():
             continue
         cols = line.split("|")
         if len(cols) < len(SACCT_FIELDS):
             raise SlurmError(f"unexpected sacct output line: {line!r}")
-        row = dict(zip(SACCT_FIELDS, cols[:len(SACCT_FIELDS)], strict=True))
+        rows.append(dict(zip(names, cols, strict=False)))
+    return rows
+
+
+def parse_sacct(text: str) -> dict[str, list[TaskStatus]]:
+    """Rows of ``sacct -n -P -o SACCT_FIELDS,USAGE_FIELDS`` grouped by
+    scheduled job id; step rows (``.batch``, ``.extern``, ``.0``) are folded
+    into their task's resource figures."""
+    found: dict[str, list[TaskStatus]] = {}
+    rows = _sacct_rows(text)
+    peaks = step_peaks(rows)
+    for row in rows:
         jobid = row["JobID"]
+        if "." in jobid:
+            continue
         base, _, task = jobid.partition("_")
         base = base.split("+", 1)[0]
         code, sig = _exit_code(row["ExitCode"])
@@ -80,13 +100,15 @@ def parse_sacct(text: str) -> dict[str, list[TaskStatus]]:
                       name=row["JobName"])
         tasks = found.setdefault(base, [])
         if not task:
-            tasks.append(TaskStatus(raw_id=row["JobIDRaw"], task_id=None, **common))
+            tasks.append(TaskStatus(raw_id=row["JobIDRaw"], task_id=None,
+                                    resources=from_sacct(row, peaks.get(jobid)), **common))
             continue
         ids = _task_ids(task)
         if ids is None:
             raise SlurmError(f"unexpected sacct job id: {jobid!r}")
         if len(ids) == 1 and not task.startswith("["):
-            tasks.append(TaskStatus(raw_id=row["JobIDRaw"], task_id=ids[0], **common))
+            tasks.append(TaskStatus(raw_id=row["JobIDRaw"], task_id=ids[0],
+                                    resources=from_sacct(row, peaks.get(jobid)), **common))
         else:
             # Tasks not yet started are one row with a range; their own raw
             # ids do not exist yet.
@@ -117,11 +139,13 @@ def parse_scontrol_jobs(text: str) -> dict[str, list[TaskStatus]]:
         tasks = found.setdefault(base, [])
         task = kv.get("ArrayTaskId")
         if task is None:
-            tasks.append(TaskStatus(raw_id=raw, task_id=None, **common))
+            tasks.append(TaskStatus(raw_id=raw, task_id=None, resources=from_scontrol(kv),
+                                    **common))
             continue
         ids = _task_ids(task) or []
         if len(ids) == 1:
-            tasks.append(TaskStatus(raw_id=raw, task_id=ids[0], **common))
+            tasks.append(TaskStatus(raw_id=raw, task_id=ids[0], resources=from_scontrol(kv),
+                                    **common))
         else:
             tasks.extend(TaskStatus(raw_id="", task_id=i, **common) for i in ids)
     return found
@@ -183,8 +207,7 @@ class SlurmBackend:
         expected_tasks = expected_tasks or {}
         if not job_ids:
             return {}
-        proc = _run(["sacct", "-X", "-n", "-P", "--delimiter=|",
-                     "-o", ",".join(SACCT_FIELDS), "-j", ",".join(base_ids(job_ids))])
+        proc = self._sacct(job_ids)
         if proc.returncode == 0:
             rows = parse_sacct(proc.stdout)
             statuses = assemble(job_ids, rows, expected_tasks, "sacct")
@@ -194,12 +217,38 @@ class SlurmBackend:
                        if any(t.state is JobState.LOST for t in s.tasks)]
             if missing:
                 statuses.update(self._query_controller(missing, expected_tasks, rows))
+                self._settle(statuses, expected_tasks)
             return statuses
         if "accounting storage is disabled" in proc.stderr.lower() or \
                 "slurmdbd" in proc.stderr.lower():
             lgr.debug("sacct unavailable (%s), asking scontrol", proc.stderr.strip())
             return self._query_controller(job_ids, expected_tasks, {})
         raise SlurmError(f"sacct failed: {proc.stderr.strip()}")
+
+    def _sacct(self, job_ids: list[JobId]) -> subprocess.CompletedProcess:
+        # Without -X: MaxRSS is only on the step rows, folded in by parse_sacct.
+        return _run(["sacct", "-n", "-P", "--delimiter=|",
+                     "-o", ",".join(SACCT_FIELDS + USAGE_FIELDS),
+                     "-j", ",".join(base_ids(job_ids))])
+
+    def _settle(self, statuses: dict[JobId, JobStatus], expected_tasks) -> None:
+        """Jobs that ended so recently that only the controller knows it
+        would be recorded without their usage (scontrol has none): give
+        accounting up to SETTLE seconds to catch up, then take its rows."""
+        ended = [j for j, s in statuses.items() if s.source == "scontrol" and
+                 s.state.is_terminal and s.state is not JobState.LOST]
+        deadline = time.monotonic() + SETTLE
+        while ended and time.monotonic() < deadline:
+            time.sleep(0.5)
+            proc = self._sacct(ended)
+            if proc.returncode != 0:
+                return
+            settled = assemble(ended, parse_sacct(proc.stdout), expected_tasks, "sacct")
+            for job_id, status in settled.items():
+                if all(t.state.is_terminal and t.state is not JobState.LOST
+                       for t in status.tasks):
+                    statuses[job_id] = status
+            ended = [j for j in ended if statuses[j].source == "scontrol"]
 
     def _query_controller(self, job_ids: list[JobId], expected_tasks,
                           known_rows) -> dict[JobId, JobStatus]:

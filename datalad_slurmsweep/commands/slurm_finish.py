@@ -14,6 +14,7 @@ from datalad.support.param import Parameter
 from datalad.ui import ui
 
 from ..backends.base import JobId, JobState
+from ..jobs.advice import Advice, advise
 from ..jobs.finish import finish
 from ..jobs.lock import finish_lock
 from ..jobs.model import Outcome
@@ -215,13 +216,27 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
             if now and seen.state.is_terminal and seen.state is not JobState.LOST and (
                     now.state.is_active or now.state is JobState.LOST):
                 statuses[job_id] = seen
-        for outcome in finish(ctx.root, ctx.store, ctx.backend(jobs[0].backend), jobs,
-                              statuses, dsid=ctx.ds.id, use_annex=ctx.use_annex,
-                              accept_failed=accept_failed, close_failed=close_failed,
-                              named=set(wanted or ()),
-                              messages=[message] if message else None):
-            yield _outcome_result(ctx, outcome)
+        outcomes = list(finish(ctx.root, ctx.store, ctx.backend(jobs[0].backend), jobs,
+                               statuses, dsid=ctx.ds.id, use_annex=ctx.use_annex,
+                               accept_failed=accept_failed, close_failed=close_failed,
+                               named=set(wanted or ()),
+                               messages=[message] if message else None))
+        for outcome in outcomes:
+            yield _outcome_result(ctx, outcome, _sweep_advice(outcome, outcomes, statuses))
     notify_completed_sweeps(ctx.root, ctx.store, ctx.ds.config, jobs, statuses)
+
+
+def _sweep_advice(outcome: Outcome, outcomes: list[Outcome], statuses: dict) -> list[Advice]:
+    """seff-like advice for a sweep, from its points that ended in this
+    finish; given once, with the sweep's last outcome (one result per job)."""
+    sweep = outcome.job.sweep
+    mine = [o for o in outcomes if o.job.sweep and o.job.sweep.root == sweep.root] \
+        if sweep else []
+    if not mine or mine[-1] is not outcome:
+        return []
+    return advise((t.state, t.resources) for o in mine
+                  if (s := statuses.get(o.job.job_id)) and s.state.is_terminal
+                  for t in s.tasks)
 
 
 def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> Iterator[dict]:
@@ -264,9 +279,13 @@ def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> I
                                  submitted=_when(job.submitted_at), outputs=job.outputs)
 
 
-def _outcome_result(ctx: DatasetContext, outcome: Outcome) -> dict:
+def _outcome_result(ctx: DatasetContext, outcome: Outcome,
+                    advice: list[Advice] | None = None) -> dict:
     job_id = outcome.job.job_id
     extra = dict(slurm_job_id=str(job_id) if job_id is not None else None)
+    if advice:
+        extra["advice"] = [a.option for a in advice]
+        outcome.message += "".join(f"; sweep {outcome.job.sweep.root}: {a}" for a in advice)
     if outcome.state is not None:
         extra["state"] = outcome.state.value
     if outcome.commit:

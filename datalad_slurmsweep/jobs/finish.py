@@ -23,6 +23,7 @@ from ..crashpoints import crashpoint
 from ..provenance.commits import PlannedCommit
 from ..provenance.nested import commit_nested
 from ..provenance.record import format_record
+from . import advice
 from .model import Job, Outcome
 from .outputs import Expanded, expand_outputs
 from .recording import (
@@ -40,6 +41,9 @@ from .store import JobStore
 
 def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
     state, detail = status.state, task_summary(job, status)
+    # A sweep's advice comes once for all its points (commands/slurm_finish.py).
+    detail += advice.note((t.state, t.resources) for t in status.tasks) \
+        if state.is_terminal and not job.sweep else ""
     if state.is_active:
         return Outcome(job, "impossible", f"job {job.job_id} is still {state.value}{detail}",
                        state=state)
@@ -178,4 +182,5 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
         yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
                       + (f" of sweep {job.sweep.root}" if job.sweep else "")
                       + (f"; declared outputs missing: {', '.join(missing)}" if missing else ""),
+                      + ("" if job.sweep else advice.note((t.state, t.resources) for t in status.tasks)),
                       state=status.state, commit=result.shas[key])

@@ -135,7 +135,8 @@ def _point(job: Job, status: JobStatus, logs: list[str], found: Expanded) -> dic
         "state": status.state.value, "exit_code": status.exit_code, "signal": task.signal,
         "start": task.start, "end": task.end, "node": task.node, "outputs": job.outputs,
         "missing_outputs": found.missing, "script": job.spec.sbatch_argv[-1],
-        "inputs": job.spec.inputs, "logs": logs, **record_keys(job.spec)}
+        "inputs": job.spec.inputs, "logs": logs, "resources": task.as_record()["resources"],
+        **record_keys(job.spec)}
 
 
 def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],

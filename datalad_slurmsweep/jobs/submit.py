@@ -93,19 +93,22 @@ class _Preparation:
             annex_lock(self.ds_root / root, paths)
 
 
-def _argv(batch: Batch, previous_block: list[JobId]) -> list[str]:
+def _argv(batch: Batch, previous_block: list[JobId], kind: str) -> list[str]:
     argv = list(batch.submission.argv)
     if previous_block:
-        argv.insert(1, "--dependency=afterany:" + ":".join(str(j) for j in previous_block))
+        argv.insert(1, f"--dependency={kind}:" + ":".join(str(j) for j in previous_block))
     return argv
 
 
 def submit_batches(ds_root: Path, store: JobStore, backend: Backend, batches: list[Batch],
-                   *, use_annex: bool, environment: dict[str, str]) -> Iterator[Submitted]:
+                   *, use_annex: bool, environment: dict[str, str],
+                   block_dependency: str = "afterany") -> Iterator[Submitted]:
     """Reserve, prepare, submit and mark ``batches`` in order (see the module
     doc). Yields one :class:`Submitted` per batch tried; stops at the first
     refusal. ``environment`` is the raw environment sbatch runs with; the
-    store holds only the submissions' redacted copies."""
+    store holds only the submissions' redacted copies. A later block waits
+    for the previous one with ``--dependency=<block_dependency>:...``
+    (``after``: until it started; ``afterany``: until it ended)."""
     jobs = [job for batch in batches for job in batch.jobs]
     head = head_state(ds_root)[1]
     for job in jobs:
@@ -127,7 +130,7 @@ def submit_batches(ds_root: Path, store: JobStore, backend: Backend, batches: li
             previous_block, current_block, block = current_block, [], sub.block
         try:
             cwd = work_root(ds_root, batch.jobs[0].spec) / sub.pwd
-            base = backend.submit(_argv(batch, previous_block), cwd=cwd,
+            base = backend.submit(_argv(batch, previous_block, block_dependency), cwd=cwd,
                                   env=environment, comment=sub.token)
         except SlurmError as exc:
             # sbatch said no: nothing of this or later batches was

@@ -32,6 +32,7 @@ from .checks import (
     suggest,
     value_problem,
 )
+from .options import Results, block_wait, results_section
 from .points import name_problems, overlapping_edit_problems, point_problems
 
 SIMULATION_KEYS = {
@@ -40,6 +41,8 @@ SIMULATION_KEYS = {
     "submission",  # ours: array (default) | jobs
     "name",  # ours: a name for the sweep (default: output_name's basename)
     "container",  # ours: a datalad-container container every case runs in
+    "status_list",  # BMTool's SimulationBlock argument: when the next block starts
+    "results",  # ours: where a point's metrics are (slurm-report)
 }
 CASE_KEYS = {"config_file", "command", "container"}  # container: ours, for this case
 SWEEP_KEYS = {"param_name", "sweep_method", "param_values", "base_value",
@@ -104,6 +107,8 @@ class SweepConfig:
     grid_mode: str = "product"
     container: str | None = None
     containers: dict[str, Any] = field(default_factory=dict)  # name -> ContainerRun, once found
+    block_dependency: str = "afterany"
+    results: Results = field(default_factory=lambda: Results())
 
     @property
     def base_dir(self) -> Path:
@@ -189,8 +194,8 @@ def _check_simulation(c: Checker, raw: dict, environment: str | None) -> dict[st
         parallel_submission=c.typed(sim, "parallel_submission", bool, w, default=True),
         use_coreneuron=c.typed(sim, "use_coreneuron", bool, w, default=False),
         webhook_url=c.text(sim, "webhook_url", w) or None,
-        submission=submission, name=name,
-        container=c.text(sim, "container", w) or None)
+        submission=submission, name=name, block_dependency=block_wait(c, sim),
+        results=results_section(c, sim), container=c.text(sim, "container", w) or None)
 
 
 def _check_cases(c: Checker, raw: dict) -> list[Case]:

@@ -63,7 +63,8 @@ def run_sweep(root: Path, store: JobStore, backend: Backend, p: SweepPlan, *,
     batches = [_batch(p, d, backend.name, redacted) for d in dispatches]
     submitted = 0
     for outcome in submit_batches(root, store, backend, batches, use_annex=use_annex,
-                                  environment=environment):
+                                  environment=environment,
+                                  block_dependency=p.cfg.block_dependency):
         if outcome.error is not None:
             yield SweepEvent("refused", f"submission refused after {submitted} of "
                              f"{len(p.todo)} jobs: {outcome.error}; run the sweep again "

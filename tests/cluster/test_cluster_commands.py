@@ -73,6 +73,11 @@ def test_walkthrough_of_the_datalad_slurm_documentation(tmp_path):
     assert r["outputs"] == ["models/gold"] and r["pwd"] == "."
     assert r["slurm_outputs"] == [f"slurm-{gold}.out", f"slurm-job-{gold}.env.json"]
     assert r["exit_code"] == 0 and r["tasks"][0]["node"] and r["tasks"][0]["start"]
+    used = r["tasks"][0]["resources"]  # from sacct: what it used against the request
+    assert used["elapsed_s"] is not None and used["total_cpu_s"] is not None, used
+    assert used["alloc_cpus"] >= 1 and used["req_mem_bytes"] > 0  # DefMemPerCPU at least
+    # A job shorter than a second has ElapsedRaw 0: no efficiency, and it says so.
+    assert used["cpu_efficiency"] is not None or "cpu_efficiency" in used["unknown"]
     assert set(r["versions"]) >= {"datalad", "git", "git-annex", "slurm"}
     assert r["dsid"] == ds.id and r["cmd"] == "sbatch submit_gold.slurm"
     committed = git(ds, "show", "--name-only", "--format=", sha).split()

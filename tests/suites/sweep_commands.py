@@ -102,6 +102,26 @@ def test_sequential_blocks_run_one_after_another(model_ds, backend):
     assert len({p["slurm_job_id"] for p in points}) == 3  # one job per point
 
 
+def test_aggressive_blocks_overlap_and_every_point_has_resource_figures(model_ds, backend):
+    # BMTool's "aggressive" status_list: a block starts once the previous one runs.
+    slow = "sleep 4; mpirun nrniv -mpi -python run_network.py {config_file}"
+    path = config(model_ds, simulation={
+        "parallel_submission": False, "output_name": "../Run-Storage/aggr",
+        "status_list": ["RUNNING", "COMPLETED", "FAILED", "CANCELLED"]},
+        sweep_config={"param_values": [2.0, 3.0]},
+        simulation_cases={"baseline": {"config_file": "simulation_config_baseline.json",
+                                       "command": slow}})
+    sweep(model_ds, path, backend, wait=True, wait_timeout=240)
+    ((_, rec),) = sweep_records(model_ds)
+    first, second = sorted(rec.record["points"], key=lambda p: p["params"]["initW"])
+    assert second["start"] < first["end"], (first, second)
+    for point in (first, second):
+        used = point["resources"]
+        assert used["elapsed_s"] >= 3 and used["total_cpu_s"] is not None, used
+        assert used["alloc_cpus"] == 1 and used["req_mem_bytes"] == 103 * 1024 ** 2  # mem: 0.1
+        assert used["time_limit_s"] == 600 and used["cpu_efficiency"] is not None
+
+
 def test_skip_completed_and_no_skip(model_ds, backend):
     path = config(model_ds, sweep_config={"param_values": [2.0, 3.0]})
     sweep(model_ds, path, backend, wait=True, wait_timeout=180)

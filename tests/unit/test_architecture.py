@@ -1,6 +1,6 @@
 """The package's layout rules, checked on its source (docs/design.rst).
 
-Imports point downwards only: commands -> sweep -> jobs -> provenance |
+Imports point downwards only: commands -> report -> sweep -> jobs -> provenance |
 backends -> the base modules. The two backends never import each other,
 and nothing but ``process.py`` starts a subprocess with ``subprocess.run``.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent.parent / "datalad_slurmsweep"
-LAYERS = {"commands": 4, "sweep": 3, "jobs": 2, "provenance": 1, "backends": 1,
+LAYERS = {"commands": 5, "report": 4, "sweep": 3, "jobs": 2, "provenance": 1, "backends": 1,
           "crashpoints": -1, "settings": -2, "process": -2, "redact": -2, "errors": -3}
 
 

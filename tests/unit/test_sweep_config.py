@@ -142,3 +142,25 @@ def test_clones_link_a_read_only_snapshot_and_edit_only_their_files(tmp_path):
     assert (clone / "syn" / "other.json").is_symlink()
     assert (clone / "syn" / "w.json").read_text() == '{"w": 2}\n'
     assert json.loads((comp / "syn" / "w.json").read_text()) == {"w": 1}
+
+
+def test_status_list_chooses_the_dependency_of_later_blocks(tmp_path):
+    assert load_config(write(tmp_path)).block_dependency == "afterany"
+    aggressive = ["RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+    cfg = load_config(write(tmp_path, {"simulation.status_list": aggressive}))
+    assert cfg.block_dependency == "after"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, {"simulation.status_list": ["COMPLETED"]}))
+    assert "'simulation.status_list' must be" in str(err.value)
+
+
+def test_results_section(tmp_path):
+    cfg = load_config(write(tmp_path))
+    assert (cfg.results.file, cfg.results.keys) == ("metrics.json", [])
+    cfg = load_config(write(tmp_path, {"simulation.results": {"file": "out/m.json",
+                                                              "keys": ["a.b", "c"]}}))
+    assert (cfg.results.file, cfg.results.keys) == ("out/m.json", ["a.b", "c"])
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, {"simulation.results": {"file": "../x.json", "kyes": []}}))
+    assert "simulation.results.file" in str(err.value)
+    assert "unknown key 'simulation.results.kyes'" in str(err.value)

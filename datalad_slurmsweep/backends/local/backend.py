@@ -75,7 +75,8 @@ _children: list[subprocess.Popen] = []
 def _task_status(job: LocalJob, task: LocalTask) -> TaskStatus:
     return TaskStatus(raw_id=task.raw_id, task_id=task.task_id, state=task.state,
                       exit_code=task.exit_code, signal=task.signal, start=task.start,
-                      end=task.end, node=task.node, name=job.name)
+                      end=task.end, node=task.node, name=job.name,
+                      resources=task.resources)
 
 
 def _redacted(comment: str | None) -> str | None:

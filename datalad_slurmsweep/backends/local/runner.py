@@ -12,6 +12,7 @@ import fcntl
 import getpass
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from ...redact import redact_argv
 from .. import sbatch as sa
-from ..base import JobId, JobState
+from ..base import JobId, JobState, Resources
 from .spec import NO_PYTHONPATH, ORIGINAL_PYTHONPATH, LocalJobSpec
 from .state import (
     KILL_GRACE,
@@ -53,13 +54,34 @@ def _user() -> str:
     return str(os.getuid())
 
 
-def _terminate(proc: subprocess.Popen) -> int:
-    killpg(proc.pid, signal.SIGTERM)
-    try:
-        return proc.wait(KILL_GRACE)
-    except subprocess.TimeoutExpired:
-        killpg(proc.pid, signal.SIGKILL)
-        return proc.wait()
+def _wait_measured(proc: subprocess.Popen, limit: int | None
+                   ) -> tuple[int, bool, resource.struct_rusage]:
+    """Wait for ``proc`` (TERM, then KILL past ``limit`` seconds): its exit
+    status, whether it timed out, and its own resource usage. ``wait4``
+    rather than ``getrusage(RUSAGE_CHILDREN)``: this runner's tasks run in
+    threads, and only wait4 tells one child's usage from another's."""
+    deadline = None if limit is None else time.monotonic() + limit
+    timed_out, killed, delay = False, False, 0.01
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, timed_out, usage
+        if deadline is not None and time.monotonic() >= deadline and not killed:
+            killpg(proc.pid, signal.SIGKILL if timed_out else signal.SIGTERM)
+            killed, timed_out = timed_out, True
+            deadline = time.monotonic() + KILL_GRACE
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
+
+
+def task_resources(spec: LocalJobSpec, elapsed: float, usage: resource.struct_rusage) -> Resources:
+    """The local counterpart of sacct's figures for one task."""
+    return Resources(
+        elapsed_s=round(elapsed, 3), total_cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
+        max_rss_bytes=usage.ru_maxrss * 1024,  # KiB on Linux
+        req_mem_bytes=spec.mem_bytes, alloc_cpus=spec.ntasks * (spec.cpus_per_task or 1),
+        time_limit_s=spec.time_limit).completed()
 
 
 def dependency_verdict(files: JobFiles, deps: list[tuple[str, str]]) -> bool | None:
@@ -227,12 +249,9 @@ class Runner:
                 task.end, task.reason = now(), str(exc)
                 return
             task.state, task.pid, task.pid_start = JobState.RUNNING, proc.pid, proc_start(proc.pid)
-        timed_out = False
-        try:
-            returncode = proc.wait(timeout=spec.time_limit)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            returncode = _terminate(proc)
+        started = time.monotonic()
+        returncode, timed_out, usage = _wait_measured(proc, spec.time_limit)
+        used = task_resources(spec, time.monotonic() - started, usage)
         # Processes the script left behind end with it, as under Slurm.
         killpg(proc.pid, signal.SIGKILL)
         code, sig = (returncode, 0) if returncode >= 0 else (0, -returncode)
@@ -242,6 +261,7 @@ class Runner:
             task = job.tasks[index]
             if task.state is JobState.RUNNING:  # else cancelled meanwhile
                 task.state, task.exit_code, task.signal, task.end = state, code, sig, now()
+                task.resources = used
 
     def _start(self, spec: LocalJobSpec, job_id: str, task: LocalTask) -> subprocess.Popen:
         workdir = Path(spec.workdir)

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from ...errors import SbatchArgumentError, SlurmError
 from .. import sbatch as sa
 from ..base import JobId
+from ..usage import parse_size
 from .state import LocalJob
 
 _DEPENDENCY_KINDS = ("after", "afterany", "afterok", "afternotok")
@@ -84,6 +85,7 @@ class LocalJobSpec:
     partition: str
     workers: int
     env: dict[str, str] | None
+    mem_bytes: int | None = None  # --mem, for the resource figures only
 
     @property
     def task_ids(self) -> list[int | None]:
@@ -153,6 +155,16 @@ def _throttle(opts: Mapping[str, str | None], tasks: list[int] | None,
     return throttle
 
 
+def _requested_memory(opts: Mapping[str, str | None], cpus: int) -> int | None:
+    """--mem or --mem-per-cpu in bytes; a bare number is MB, as for sbatch."""
+    for key, factor in (("mem", 1), ("mem-per-cpu", cpus)):
+        text = (opts.get(key) or "").strip()
+        size = parse_size(text + "M" if text.isdigit() else text)
+        if size is not None:
+            return size * factor
+    return None
+
+
 def _count(opts: Mapping[str, str | None], key: str) -> int | None:
     value = opts.get(key)
     if value is not None and (not value.isdigit() or int(value) < 1):
@@ -207,5 +219,6 @@ def validate_submission(sbatch_argv: list[str], cwd: Path, env: Mapping[str, str
         output=opts.get("output") or (sa.DEFAULT_ARRAY_OUTPUT if tasks else sa.DEFAULT_OUTPUT),
         error=opts.get("error"), open_mode=open_mode, ntasks=ntasks or 1,
         cpus_per_task=cpus_per_task, partition=opts.get("partition") or "local",
-        workers=workers, env=dict(os.environ if env is None else env))
+        workers=workers, env=dict(os.environ if env is None else env),
+        mem_bytes=_requested_memory(opts, (ntasks or 1) * (cpus_per_task or 1)))
     return Submission(spec, parsed.script, "test-only" in opts)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..base import JobState
+from ..base import JobState, Resources
 
 KILL_GRACE = 3.0
 # A job whose runner never registered (its submitter died in between) is
@@ -106,6 +106,7 @@ class LocalTask:
     pid: int | None = None  # also the process group of the task
     pid_start: str | None = None
     reason: str | None = None
+    resources: Resources | None = None  # once the task ended
 
 
 @dataclass
@@ -137,7 +138,9 @@ class LocalJob:
     def from_json(cls, text: str) -> LocalJob:
         data: dict[str, Any] = json.loads(text)
         runner = data.pop("runner")
-        tasks = [LocalTask(**{**t, "state": JobState(t["state"])}) for t in data.pop("tasks")]
+        tasks = [LocalTask(**{**t, "state": JobState(t["state"]),
+                              "resources": Resources(**t["resources"]) if t.get("resources")
+                              else None}) for t in data.pop("tasks")]
         return cls(**data, runner=RunnerProcess(**runner) if runner else None, tasks=tasks)
 
     @property
