@@ -181,6 +181,7 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
         missing = expanded[job.token].missing
         yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
                       + (f" of sweep {job.sweep.root}" if job.sweep else "")
-                      + (f"; declared outputs missing: {', '.join(missing)}" if missing else ""),
-                      + ("" if job.sweep else advice.note((t.state, t.resources) for t in status.tasks)),
+                      + (f"; declared outputs missing: {', '.join(missing)}" if missing else "")
+                      + ("" if job.sweep else advice.note((t.state, t.resources)
+                                                          for t in status.tasks)),
                       state=status.state, commit=result.shas[key])
