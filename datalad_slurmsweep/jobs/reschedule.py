@@ -3,7 +3,9 @@
 A single job is replayed on the current work tree, like ``datalad rerun``.
 A sweep's points are replayed from the files of the record's commit: their
 scripts and clones are restored (and that restore committed) first when
-they changed since.
+they changed since. A ``[DATALAD SLURM SWEEP]`` commit replays the whole
+sweep it generated (``replay_sweep.py``). In a range, each output is
+replayed once, from the oldest commit that produces it.
 """
 from __future__ import annotations
 
@@ -22,6 +24,14 @@ from ..provenance.record import ParsedRecord, parse_record
 from ..redact import REDACTED
 from .model import Job, JobSpec, SweepMember
 from .prepare import check_conflicts, prepare
+from .replay_sweep import (
+    SweepCommit,
+    check_restorable,
+    locate,
+    log_directories,
+    parse_sweep_commit,
+    sweep_commit_specs,
+)
 from .store import JobStore
 from .submit import submit_job
 
@@ -46,8 +56,10 @@ class RecordedRun:
 class Replay:
     """One job to submit again, and the record it comes from."""
 
-    run: RecordedRun
+    run: RecordedRun | SweepCommit
     spec: JobSpec
+    restore: list[str] | None = None  # paths to bring back from the commit first
+    backend: str | None = None
 
 
 @dataclass
@@ -56,16 +68,18 @@ class ReplayEvent:
     ``submitted`` a job, or ``skipped`` a record."""
 
     kind: str
-    run: RecordedRun
+    run: RecordedRun | SweepCommit
     message: str
     spec: JobSpec | None = None
     job: Job | None = None
     commit: str | None = None
 
 
-def find_records(root: Path, revision: str | None, since: str | None) -> list[RecordedRun]:
-    """Run records of ``revision`` (default HEAD), or of ``since..revision``
-    oldest first. A single named revision without a record is an error."""
+def find_records(root: Path, revision: str | None,
+                 since: str | None) -> list[RecordedRun | SweepCommit]:
+    """Run records and sweep commits of ``revision`` (default HEAD), or of
+    ``since..revision`` oldest first. A single named revision that is
+    neither is an error."""
     revision = revision or "HEAD"
     sha = resolve_commit(root, revision)
     if sha is None:
@@ -76,16 +90,20 @@ def find_records(root: Path, revision: str | None, since: str | None) -> list[Re
         found = messages(root, "-1", sha)
     else:
         found = list(reversed(messages(root, "--no-merges", sha if since == "" else f"{since}..{sha}")))
-    runs = []
+    runs: list[RecordedRun | SweepCommit] = []
     for commit, message in found:
         try:
             parsed = parse_record(message)
         except RecordError as exc:
             raise RescheduleError(f"commit {commit[:10]}: {exc}") from None
         if parsed is None:
-            if since is None:
+            generated = parse_sweep_commit(commit, message)
+            if generated is not None:
+                runs.append(locate(root, generated))
+            elif since is None:
                 raise RescheduleError(
-                    f"commit {commit[:10]} ({revision}) has no [DATALAD SLURM RUN] record")
+                    f"commit {commit[:10]} ({revision}) has no [DATALAD SLURM RUN] record "
+                    "and is no [DATALAD SLURM SWEEP] commit")
             continue
         runs.append(RecordedRun(commit=commit, parsed=parsed))
     return runs
@@ -136,7 +154,8 @@ def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed
                        sweep=member, check_dirty=False)
         spec.inputs = [i for i in point.get("inputs", []) if i != point["script"]]
         check_conflicts(store, spec.outputs)
-        replays.append(Replay(run, spec))
+        replays.append(Replay(run, spec, restore=[point["script"], *spec.inputs],
+                              backend=run.parsed.record.get("backend")))
     return replays
 
 
@@ -156,16 +175,52 @@ def _single_replay(root: Path, store: JobStore, run: RecordedRun,
         base=root, message=message or rec.message or None,
         chain=list(rec.record.get("chain") or []) + [run.commit])
     check_conflicts(store, spec.outputs)
-    return Replay(run, spec)
+    return Replay(run, spec, backend=rec.record.get("backend"))
 
 
-def plan_replays(root: Path, store: JobStore, dsid: str | None, runs: list[RecordedRun], *,
-                 with_failed: bool, only_failed: bool, message: str | None,
+def _sweep_commit_replays(root: Path, store: JobStore, found: SweepCommit, *,
+                          use_annex: bool, message: str | None) -> list[Replay]:
+    check_restorable(root, found, use_annex)
+    restore = found.restore_paths()
+    replays = []
+    for spec in sweep_commit_specs(root, found, message):
+        check_conflicts(store, spec.outputs)
+        replays.append(Replay(found, spec, restore=restore))
+    return replays
+
+
+def _once(replays: list[Replay]) -> tuple[list[Replay], list[ReplayEvent]]:
+    """Keep the first replay of each output: a range holding a sweep's
+    commit and its records, or a job and its rescheduled copy, would
+    otherwise submit two jobs writing the same files."""
+    kept: list[Replay] = []
+    skipped: list[ReplayEvent] = []
+    owner: dict[str, str] = {}
+    for item in replays:
+        first = next((owner[o] for o in item.spec.outputs if o in owner), None)
+        if first is not None and first != item.run.commit:
+            skipped.append(ReplayEvent(
+                "skipped", item.run, f"commit {item.run.commit[:10]}: "
+                f"{', '.join(item.spec.outputs[:3])} is already replayed from commit "
+                f"{first[:10]}", spec=item.spec))
+            continue
+        owner.update({o: item.run.commit for o in item.spec.outputs})
+        kept.append(item)
+    return kept, skipped
+
+
+def plan_replays(root: Path, store: JobStore, dsid: str | None,
+                 runs: list[RecordedRun | SweepCommit], *, with_failed: bool,
+                 only_failed: bool, message: str | None, use_annex: bool = False,
                  ) -> tuple[list[Replay], list[ReplayEvent]]:
     """Validate every replay before any is submitted; also the records skipped."""
     replays: list[Replay] = []
     skipped: list[ReplayEvent] = []
     for run in runs:
+        if isinstance(run, SweepCommit):
+            replays += _sweep_commit_replays(root, store, run, use_annex=use_annex,
+                                             message=message)
+            continue
         rec = run.parsed
         recorded = rec.record.get("dsid")
         if recorded and recorded != dsid:
@@ -181,7 +236,8 @@ def plan_replays(root: Path, store: JobStore, dsid: str | None, runs: list[Recor
                 f"{rec.state}; use --with-failed-jobs to reschedule it"))
         else:
             replays.append(_single_replay(root, store, run, message))
-    return replays, skipped
+    replays, repeated = _once(replays)
+    return replays, skipped + repeated
 
 
 def replay(root: Path, store: JobStore, backend_for: Callable[[str | None], Backend],
@@ -190,9 +246,8 @@ def replay(root: Path, store: JobStore, backend_for: Callable[[str | None], Back
     restored: set[str] = set()
     for item in replays:
         run, spec = item.run, item.spec
-        if spec.sweep and not report and run.commit not in restored:
-            paths = sorted({p for r in replays if r.run is run
-                            for p in [r.spec.sbatch_argv[-1], *r.spec.inputs]})
+        if item.restore is not None and not report and run.commit not in restored:
+            paths = sorted({p for r in replays if r.run is run for p in r.restore or ()})
             sha = restore_inputs(root, run.commit, paths, use_annex)
             restored.add(run.commit)
             if sha:
@@ -202,7 +257,10 @@ def replay(root: Path, store: JobStore, backend_for: Callable[[str | None], Back
             yield ReplayEvent("would-submit", run,
                               f"would reschedule job of commit {run.commit[:10]}", spec=spec)
             continue
-        backend = backend_for(run.parsed.record.get("backend"))
+        if spec.sweep:
+            for directory in log_directories(root, spec):
+                directory.mkdir(parents=True, exist_ok=True)
+        backend = backend_for(item.backend)
         job = submit_job(root, store, backend, spec, use_annex=use_annex)
         yield ReplayEvent("submitted", run, f"submitted job {job.job_id} again from commit "
                           f"{run.commit[:10]}", spec=spec, job=job)
