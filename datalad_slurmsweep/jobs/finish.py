@@ -23,6 +23,7 @@ from ..crashpoints import crashpoint
 from ..provenance.commits import PlannedCommit
 from ..provenance.committing import commit_plans
 from ..provenance.record import format_record
+from .branching import Branching, commit_branches
 from .model import Job, Outcome
 from .recording import (
     build_record,
@@ -57,7 +58,8 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
            statuses: dict, *, dsid: str | None, use_annex: bool,
            accept_failed: bool = False, close_failed: bool = False,
            named: set[JobId] | None = None,
-           messages: list[str] | None = None) -> Iterator[Outcome]:
+           messages: list[str] | None = None,
+           branching: Branching | None = None) -> Iterator[Outcome]:
     """Commit finished jobs, close or report failed ones, report the rest.
 
     With ``close_failed``, jobs the user ``named`` are closed whatever their
@@ -81,7 +83,7 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
     store.remove([j.token for j in to_close])
     if to_commit:
         yield from _commit(ds_root, store, backend, to_commit, dsid=dsid,
-                           use_annex=use_annex, messages=messages)
+                           use_annex=use_annex, messages=messages, branching=branching)
 
 
 def task_summary(job: Job, status: JobStatus) -> str:
@@ -123,7 +125,8 @@ def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], dsid: str | None,
 
 def _commit(ds_root: Path, store: JobStore, backend: Backend,
             items: list[tuple[Job, JobStatus]], *, dsid: str | None, use_annex: bool,
-            messages: list[str] | None) -> Iterator[Outcome]:
+            messages: list[str] | None,
+            branching: Branching | None = None) -> Iterator[Outcome]:
     planned, keys = _plan(ds_root, items, dsid, tool_versions(backend), messages)
 
     def note(shas: dict[str, str]) -> None:
@@ -132,7 +135,11 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
                                if key in shas})
         crashpoint("marked")
 
-    result = commit_plans(ds_root, planned, use_annex, before_move=note)
+    if branching:
+        result = commit_branches(ds_root, planned, keys, items, use_annex, branching,
+                                 before_move=note)
+    else:
+        result = commit_plans(ds_root, planned, use_annex, before_move=note)
     crashpoint("advanced")
     done = [(job, status) for job, status in items if keys[job.token] in result.shas]
     store.remove([job.token for job, _ in done])
@@ -145,6 +152,10 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
                           "slurm-finish again (or --close-failed-jobs to forget it)",
                           state=status.state)
             continue
+        branch = branching.names.get(key) if branching else None
         yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
-                      + (f" of sweep {job.sweep.root}" if job.sweep else ""),
-                      state=status.state, commit=result.shas[key])
+                      + (f" of sweep {job.sweep.root}" if job.sweep else "")
+                      + (f" on branch {branch}" if branch else "")
+                      + (f", merged in {branching.merge[:10]}"
+                         if branch and branching.merge else ""),
+                      state=status.state, commit=result.shas[key], branch=branch)

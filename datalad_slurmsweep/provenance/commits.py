@@ -181,10 +181,12 @@ def _assign(planned: list[PlannedCommit], paths: set[str]) -> dict[int, list[str
 
 
 def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
-                  staged: dict[str, tuple[str, str]]) -> dict[str, str]:
-    """One commit per plan, chained on ``parent``, holding the ``staged``
-    entries (path -> (mode, sha)) of the plan's paths; one ``git
-    fast-import``. Returns key -> commit sha; no branch is moved."""
+                  staged: dict[str, tuple[str, str]], *, chained: bool = True
+                  ) -> dict[str, str]:
+    """One commit per plan, chained on ``parent`` (or, not ``chained``, each
+    on ``parent``: one branch per job), holding the ``staged`` entries
+    (path -> (mode, sha)) of the plan's paths; one ``git fast-import``.
+    Returns key -> commit sha; no branch is moved."""
     all_paths = sorted({p for plan in planned for p in plan.paths})
     committed = entries(repo, ["ls-tree", "-r", "--full-tree", parent], all_paths)
     ident = {
@@ -198,7 +200,7 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
         stream.append(f"commit {ref}\nmark :{mark}\n"
                       f"author {ident['author']}\ncommitter {ident['committer']}\n"
                       f"data {len(msg)}\n".encode() + msg + b"\n")
-        stream.append(f"from {parent}\n".encode() if mark == 1
+        stream.append(f"from {parent}\n".encode() if mark == 1 or not chained
                       else f"from :{mark - 1}\n".encode())
         for path in owner.get(mark - 1, ()):
             if path not in staged:
