@@ -3,13 +3,27 @@ commit after its configuration changed, and slurm-finish --branches/--octopus.""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from datalad_slurmsweep.jobs.store import JobStore
+from datalad_slurmsweep.provenance.record import parse_record
 
-from ..helpers import OK, SST, api, git, make_dataset, records, seen, sweep, sweep_records
+from ..helpers import (
+    OK,
+    SST,
+    api,
+    git,
+    make_dataset,
+    records,
+    seen,
+    sweep,
+    sweep_records,
+    wait_terminal,
+)
 from ..helpers import sweep_config as config
 
 pytestmark = pytest.mark.slurm
@@ -125,3 +139,37 @@ def test_finish_octopus_merges_the_branches_in_one_commit(tmp_path, slurm_cluste
     assert git(ds, "status", "--porcelain") == ""
     for name in ("a", "b", "c"):
         assert (Path(ds.path) / f"out/{name}/result.txt").exists()
+
+
+def _branch_records(ds) -> dict[str, list[str]]:
+    """Branch -> job ids of the run records on it and not on HEAD."""
+    found = {}
+    for branch in git(ds, "branch", "--list", "--format=%(refname:short)",
+                      "slurm-job-branch-*").split():
+        log = git(ds, "log", "--format=%B%x01", f"HEAD..{branch}").split("\x01")
+        found[branch] = [rec.job_id for rec in map(parse_record, log) if rec]
+    return found
+
+
+@pytest.mark.parametrize("option,kill_at", [
+    ("--branches", "marked"), ("--branches", "advanced"),
+    ("--octopus", "marked"), ("--octopus", "advanced")])
+def test_finish_on_branches_killed_midway_records_each_job_once(tmp_path, slurm_cluster,
+                                                               option, kill_at):
+    ds, ids = _three_jobs(tmp_path)
+    wait_terminal(ids)
+    env = dict(os.environ, DATALAD_SLURMSWEEP_KILL_AT=kill_at)
+    proc = subprocess.run(["datalad", "slurm-finish", option], cwd=ds.path, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    proc = subprocess.run(["datalad", "slurm-finish", option], cwd=ds.path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert JobStore.for_dataset(ds.repo.dot_git).jobs() == []
+    if option == "--branches":
+        assert _branch_records(ds) == {f"slurm-job-branch-{i}": [i] for i in ids}
+        assert records(ds) == []
+    else:
+        assert sorted(rec.job_id for _, rec in records(ds)) == sorted(ids)  # once each
+        assert len(git(ds, "log", "--merges", "--format=%H").split()) == 1
+    assert git(ds, "status", "--porcelain") == ""

@@ -1,0 +1,31 @@
+"""slurm-finish --branches with a sweep, on the local backend: the points
+that finish together are one record, so one commit on one branch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from datalad_slurmsweep.jobs.store import JobStore
+from datalad_slurmsweep.provenance.record import parse_record
+
+from ..helpers import api, git, sweep, sweep_records
+from ..helpers import sweep_config as config
+
+
+def test_a_sweeps_points_go_on_one_branch_then_merge(model_ds):
+    path = config(model_ds, sweep_config={"param_values": [2.0, 3.0]})
+    sweep(model_ds, path, "local")
+    head = git(model_ds, "rev-parse", "HEAD").strip()
+    results = api(model_ds, "slurm_finish", branches=True, wait=True, wait_timeout=180)
+    assert [r["status"] for r in results] == ["ok", "ok"], results
+    (branch,) = {r["branch"] for r in results}
+    assert branch.startswith("slurm-sweep-branch-") and branch.endswith(
+        min((r["slurm_job_id"].split("_")[0] for r in results), key=int))
+    assert git(model_ds, "rev-parse", f"{branch}^").strip() == head
+    rec = parse_record(git(model_ds, "log", "-1", "--format=%B", branch))
+    assert sorted(p["point"] for p in rec.record["points"]) == ["initW-2.0", "initW-3.0"]
+    assert sweep_records(model_ds) == [] and git(model_ds, "status", "--porcelain") == ""
+    assert not (Path(model_ds.path) / "Run-Storage/sweep_initW/initW-2.0/baseline").exists()
+    assert JobStore.for_dataset(model_ds.repo.dot_git).jobs() == []
+    git(model_ds, "merge", "-q", "--no-edit", branch)
+    assert (Path(model_ds.path) / "Run-Storage/sweep_initW/initW-2.0/baseline").is_dir()
+    assert len(sweep_records(model_ds)) == 1
