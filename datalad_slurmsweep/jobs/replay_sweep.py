@@ -103,18 +103,20 @@ def locate(root: Path, found: SweepCommit) -> SweepCommit:
     files = _tree_files(root, found.commit)
     manifests = sorted(p for p in files if p.endswith("/manifest.json"))
     dirs = {p.rpartition("/")[0] for p in manifests}
+    # A manifest.json of the user's own is no sweep's: a sweep's names its root.
+    ours = {d: m for d in dirs
+            if (m := _manifest(root, found.commit, f"{d}/manifest.json")).get("root") == d}
     near = {a for p in _changed(root, found.commit)
-            for a in (str(x) for x in PurePosixPath(p).parents) if a in dirs}
-    candidates = sorted(near) or sorted(
-        d for d in dirs if _manifest(root, found.commit, f"{d}/manifest.json").get("config")
-        == found.config)
+            for a in (str(x) for x in PurePosixPath(p).parents) if a in ours}
+    candidates = sorted(near) or sorted(d for d, m in ours.items()
+                                        if m.get("config") == found.config)
     if len(candidates) != 1:
         raise RescheduleError(
             f"commit {found.commit[:10]} ([DATALAD SLURM SWEEP] {found.name}): cannot tell "
             f"which sweep it generated ({len(candidates)} manifest.json files fit: "
             f"{', '.join(candidates[:5]) or 'none'}); reschedule a record of the sweep instead")
     found.root = candidates[0]
-    found.manifest = _manifest(root, found.commit, f"{found.root}/manifest.json")
+    found.manifest = ours[found.root]
     missing = [p for p in found.restore_paths()
                if p not in files and not any(f.startswith(p + "/") for f in files)]
     if not found.manifest.get("points") or missing:
@@ -135,13 +137,16 @@ def check_restorable(root: Path, found: SweepCommit, use_annex: bool) -> None:
                 f"replaying {found.commit[:10]} would overwrite uncommitted changes to "
                 f"{', '.join(sorted(dirty)[:5])}; save (datalad save) or discard them first")
     if use_annex:
-        absent = git_text(root, "annex", "find", "--not", "--in=here",
-                          f"--branch={found.commit}", "--", *paths, check=False).split("\n")
-        absent = [a for a in absent if a]
+        # Annexed files are in the snapshot only: the clones link into it.
+        # (git annex find takes no paths with --branch, but a tree-ish.)
+        absent = [f"{found.snapshot}/{a}" for a in git_text(root, "annex", "find", "--not", "--in=here",
+                                      f"--branch={found.commit}:{found.snapshot}",
+                                      check=False).split("\n") if a]
         if absent:
             raise RescheduleError(
                 f"commit {found.commit[:10]} cannot be replayed: the content of "
-                f"{', '.join(absent[:5])} is not in this dataset (datalad get it first)")
+                f"{', '.join(absent[:5])} is not in this dataset: get it (datalad get, "
+                "git annex get --key) from where it is kept first")
 
 
 def sweep_commit_specs(root: Path, found: SweepCommit, message: str | None) -> list[JobSpec]:

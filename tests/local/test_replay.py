@@ -115,3 +115,19 @@ def test_script_refusals_leave_no_trace(model_ds, tmp_path):
     (res,) = api(model_ds, "slurm_reschedule", script=str(tmp_path / "no/such/dir/x.sh"))
     assert res["status"] == "impossible" and "does not exist" in res["message"]
     assert commit_count(model_ds) == before
+
+
+def test_sweep_commit_without_its_annexed_content_is_refused(model_ds):
+    path = config(model_ds, sweep_config={"param_values": [2.0]})
+    sweep(model_ds, path, "local", wait=True, wait_timeout=180)
+    generated = _sweep_commit(model_ds)
+    # The snapshot's annexed files share their content with the originals.
+    drop = subprocess.run(["git", "annex", "drop", "--force", "model/components"],
+                          cwd=model_ds.path, capture_output=True, text=True)
+    assert drop.returncode == 0, drop.stderr
+    before = commit_count(model_ds)
+    (res,) = api(model_ds, "slurm_reschedule", generated)
+    assert res["status"] == "impossible", res
+    assert "is not in this dataset" in res["message"] and ".components/" in res["message"]
+    assert commit_count(model_ds) == before
+    assert JobStore.for_dataset(model_ds.repo.dot_git).jobs() == []
