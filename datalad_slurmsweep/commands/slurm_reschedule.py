@@ -13,7 +13,7 @@ from datalad.support.param import Parameter
 
 from ..errors import UsageError
 from ..jobs.reschedule import ReplayEvent, find_records, plan_replays, replay
-from ..jobs.script_out import render
+from ..jobs.script_out import render, write_script
 from .base import DatasetContext, guarded, open_context, refuse
 
 ACTION = "slurm-reschedule"
@@ -139,13 +139,7 @@ def _write_script(ctx: DatasetContext, target: Path | None, text: str, count: in
         sys.stdout.flush()
         return ctx.result(ACTION, "ok", f"wrote {count} sbatch commands to standard output",
                           script="-")
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise UsageError(f"--script {target}: cannot write it ({exc.strerror})") from None
+    write_script(target, text)
     return ctx.result(ACTION, "ok", f"wrote {count} sbatch commands to {target}",
                       script=str(target))
 

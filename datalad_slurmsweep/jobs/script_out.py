@@ -11,9 +11,11 @@ current configuration. Running the script submits untracked jobs:
 """
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path, PurePosixPath
 
+from ..errors import UsageError
 from ..provenance.git import changed_since
 from ..redact import redact_text
 from .replay_sweep import log_directories
@@ -63,3 +65,15 @@ def render(root: Path, replays: list[Replay], invocation: list[str]) -> str:
         lines.append(f"cd {_dir(item.spec.pwd)}")
         lines.append(shlex.join(item.spec.sbatch_argv))
     return "\n".join(lines) + "\n"
+
+
+def write_script(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` whole (renamed into place), executable."""
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"--script {target}: cannot write it ({exc.strerror})") from None
