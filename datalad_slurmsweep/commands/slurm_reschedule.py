@@ -8,6 +8,7 @@ from pathlib import Path
 
 from datalad.distribution.dataset import EnsureDataset, datasetmethod
 from datalad.interface.base import Interface, build_doc, eval_results
+from datalad.interface.utils import generic_result_renderer
 from datalad.support.constraints import EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 
@@ -36,6 +37,8 @@ class SlurmReschedule(Interface):
     configuration in the work tree. In a ``--since`` range, each output is
     replayed once, from the oldest commit that produces it.
     """
+
+    result_renderer = "tailored"
 
     _params_ = dict(
         revision=Parameter(
@@ -113,6 +116,14 @@ class SlurmReschedule(Interface):
                 yield _event_result(ctx, event)
 
         yield from guarded(ACTION, dataset, body)
+
+    @staticmethod
+    def custom_result_renderer(res, **kwargs):
+        # --script - wrote the script to standard output: a result line
+        # there would make it invalid bash.
+        if res.get("script") == "-" and res.get("status") == "ok":
+            return
+        generic_result_renderer(res)
 
 
 def _script_target(base: Path, script: str | None) -> Path | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from datalad_slurmsweep.jobs.store import JobStore
 from datalad_slurmsweep.provenance.record import parse_record
 
-from ..helpers import api, git, sweep, sweep_records
+from ..helpers import OK, api, git, make_dataset, sweep, sweep_records
 from ..helpers import sweep_config as config
 
 
@@ -29,3 +29,21 @@ def test_a_sweeps_points_go_on_one_branch_then_merge(model_ds):
     git(model_ds, "merge", "-q", "--no-edit", branch)
     assert (Path(model_ds.path) / "Run-Storage/sweep_initW/initW-2.0/baseline").is_dir()
     assert len(sweep_records(model_ds)) == 1
+
+
+def test_a_rerun_on_a_branch_leaves_heads_version_in_the_work_tree(tmp_path):
+    ds = make_dataset(tmp_path / "ds", files={"a.sh": OK.format(out="out")})
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    api(ds, "slurm_schedule", ["sbatch", "a.sh"], outputs=["out"])
+    api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    first = (Path(ds.path) / "out/result.txt").read_text()
+    (res,) = api(ds, "slurm_reschedule")
+    assert res["status"] == "ok", res
+    head = git(ds, "rev-parse", "HEAD").strip()
+    (fin,) = api(ds, "slurm_finish", branches=True, wait=True, wait_timeout=60)
+    assert fin["status"] == "ok" and fin["branch"] == f"slurm-job-branch-{res['slurm_job_id']}"
+    assert git(ds, "rev-parse", "HEAD").strip() == head
+    assert (Path(ds.path) / "out/result.txt").read_text() == first
+    assert git(ds, "status", "--porcelain") == ""
+    git(ds, "merge", "-q", "--no-edit", fin["branch"])
+    assert (Path(ds.path) / "out/result.txt").read_text().strip() == res["slurm_job_id"]

@@ -131,3 +131,19 @@ def test_sweep_commit_without_its_annexed_content_is_refused(model_ds):
     assert "is not in this dataset" in res["message"] and ".components/" in res["message"]
     assert commit_count(model_ds) == before
     assert JobStore.for_dataset(model_ds.repo.dot_git).jobs() == []
+
+
+def test_script_to_standard_output_is_the_script_alone(tmp_path):
+    from ..helpers import make_dataset
+    ds = make_dataset(tmp_path / "ds", files={"a.sh": OK.format(out="out/a")})
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "a.sh"], outputs=["out/a"])
+    assert res["status"] == "ok"
+    api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    proc = subprocess.run(["datalad", "slurm-reschedule", "--script", "-"], cwd=ds.path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("#!/bin/bash\n")
+    assert proc.stdout.endswith('\ncd "$DATASET"\nsbatch a.sh\n')
+    subprocess.run(["bash", "-n"], input=proc.stdout, text=True, check=True)
+    assert JobStore.for_dataset(ds.repo.dot_git).jobs() == []
