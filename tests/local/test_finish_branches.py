@@ -2,6 +2,8 @@
 that finish together are one record, so one commit on one branch."""
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 from datalad_slurmsweep.jobs.store import JobStore
@@ -47,3 +49,39 @@ def test_a_rerun_on_a_branch_leaves_heads_version_in_the_work_tree(tmp_path):
     assert git(ds, "status", "--porcelain") == ""
     git(ds, "merge", "-q", "--no-edit", fin["branch"])
     assert (Path(ds.path) / "out/result.txt").read_text().strip() == res["slurm_job_id"]
+
+
+def test_a_user_committing_during_an_octopus_finish_loses_nothing(tmp_path):
+    files = {f"job{i}.sh": OK.format(out=f"out/{i}") for i in range(12)}
+    ds = make_dataset(tmp_path / "ds", files=files)
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    for i in range(12):
+        api(ds, "slurm_schedule", ["sbatch", f"job{i}.sh"], outputs=[f"out/{i}"])
+    finish = subprocess.Popen(["datalad", "slurm-finish", "--octopus", "--wait"],
+                              cwd=ds.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    user_commits = 0
+    while finish.poll() is None and user_commits < 200:
+        name = f"mine-{user_commits}.txt"
+        (Path(ds.path) / name).write_text("the user's own work\n")
+        added = subprocess.run(["git", "add", name], cwd=ds.path, capture_output=True)
+        if added.returncode == 0 and subprocess.run(
+                ["git", "commit", "-qm", f"user {user_commits}"], cwd=ds.path,
+                capture_output=True).returncode == 0:
+            user_commits += 1
+        time.sleep(0.01)
+    out, err = finish.communicate(timeout=300)
+    assert finish.returncode == 0, err
+    if git(ds, "diff", "--cached", "--name-only").strip():
+        git(ds, "commit", "-qm", f"user {user_commits}")
+    assert user_commits > 0
+    (merge,) = git(ds, "log", "--merges", "--format=%H").split()
+    parents = git(ds, "log", "-1", "--format=%P", merge).split()
+    assert len(parents) == 13
+    recorded = [parse_record(git(ds, "log", "-1", "--format=%B", p)) for p in parents[1:]]
+    assert len({r.job_id for r in recorded}) == 12
+    for i in range(12):
+        assert (Path(ds.path) / f"out/{i}/result.txt").exists()
+    users = [s for s in git(ds, "log", "--format=%s").splitlines() if s.startswith("user ")]
+    assert len(users) >= user_commits
+    assert git(ds, "status", "--porcelain") == ""
+    assert JobStore.for_dataset(ds.repo.dot_git).jobs() == []
