@@ -217,6 +217,17 @@ def plan_replays(root: Path, store: JobStore, dsid: str | None,
     replays: list[Replay] = []
     skipped: list[ReplayEvent] = []
     for run in runs:
+        if isinstance(run, SweepCommit) and only_failed:
+            # The commit was made before anything ran: it knows no failures.
+            if len(runs) == 1:
+                raise RescheduleError(
+                    f"commit {run.commit[:10]} is a [DATALAD SLURM SWEEP] commit, made "
+                    "before its points ran, so it does not say which failed: give "
+                    "--only-failed a [DATALAD SLURM RUN] record of the sweep instead")
+            skipped.append(ReplayEvent(
+                "skipped", run, f"commit {run.commit[:10]}: a sweep's commit names no "
+                "failed points; --only-failed replays failed points of records only"))
+            continue
         if isinstance(run, SweepCommit):
             replays += _sweep_commit_replays(root, store, run, use_annex=use_annex,
                                              message=message)

@@ -147,3 +147,15 @@ def test_script_to_standard_output_is_the_script_alone(tmp_path):
     assert proc.stdout.endswith('\ncd "$DATASET"\nsbatch a.sh\n')
     subprocess.run(["bash", "-n"], input=proc.stdout, text=True, check=True)
     assert JobStore.for_dataset(ds.repo.dot_git).jobs() == []
+
+
+def test_only_failed_is_refused_for_a_sweep_commit(model_ds):
+    path = config(model_ds, sweep_config={"param_values": [2.0]})
+    sweep(model_ds, path, "local", wait=True, wait_timeout=180)
+    generated = _sweep_commit(model_ds)
+    before = commit_count(model_ds)
+    (res,) = api(model_ds, "slurm_reschedule", generated, only_failed=True)
+    assert res["status"] == "impossible" and "--only-failed" in res["message"] \
+        and generated[:10] in res["message"]
+    assert commit_count(model_ds) == before
+    assert JobStore.for_dataset(model_ds.repo.dot_git).jobs() == []
