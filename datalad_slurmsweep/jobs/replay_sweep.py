@@ -149,11 +149,29 @@ def check_restorable(root: Path, found: SweepCommit, use_annex: bool) -> None:
                 "git annex get --key) from where it is kept first")
 
 
+def _committed_texts(root: Path, commit: str, paths: list[str]) -> dict[str, str]:
+    """The text of ``paths`` in ``commit``, in one ``git cat-file --batch``
+    (one ``git show`` per script would cost seconds for a large sweep)."""
+    out = git(root, "cat-file", "--batch",
+              input="".join(f"{commit}:{p}\n" for p in paths).encode())
+    texts, pos = {}, 0
+    for path in paths:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        if len(header) != 3:  # "<name> missing": locate() checked, so a race
+            raise RescheduleError(f"commit {commit[:10]} does not hold {path}")
+        size = int(header[2])
+        texts[path] = out[end + 1:end + 1 + size].decode(errors="replace")
+        pos = end + 1 + size + 1
+    return texts
+
+
 def sweep_commit_specs(root: Path, found: SweepCommit, message: str | None) -> list[JobSpec]:
     """One job per (point, case), its logs read from the script as committed."""
     specs = []
+    texts = _committed_texts(root, found.commit, [t.script for t in found.tasks])
     for task in found.tasks:
-        text = git_text(root, "show", f"{found.commit}:{task.script}")
+        text = texts[task.script]
         argv = ["sbatch", task.script]
         options = effective_options(parse_sbatch_argv(argv[1:]), text,
                                     source=f"{found.commit[:10]}:{task.script}")
