@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path, PurePosixPath
 
 from ..backends.base import Backend
@@ -28,8 +29,8 @@ from .replay_sweep import (
     SweepCommit,
     check_restorable,
     locate,
-    log_directories,
     parse_sweep_commit,
+    submit_points,
     sweep_commit_specs,
 )
 from .store import JobStore
@@ -251,13 +252,19 @@ def plan_replays(root: Path, store: JobStore, dsid: str | None,
     return replays, skipped + repeated
 
 
+def _groups(replays: list[Replay]) -> Iterator[list[Replay]]:
+    """Runs of replays from one commit that are submitted together."""
+    for _, group in groupby(replays, key=lambda r: (id(r.run), r.spec.sweep is not None)):
+        yield list(group)
+
+
 def replay(root: Path, store: JobStore, backend_for: Callable[[str | None], Backend],
            replays: list[Replay], *, use_annex: bool, report: bool) -> Iterator[ReplayEvent]:
     """Restore sweep inputs where needed, then submit (or only report) each replay."""
     restored: set[str] = set()
-    for item in replays:
-        run, spec = item.run, item.spec
-        if item.restore is not None and not report and run.commit not in restored:
+    for group in _groups(replays):
+        run = group[0].run
+        if group[0].restore is not None and not report and run.commit not in restored:
             paths = sorted({p for r in replays if r.run is run for p in r.restore or ()})
             sha = restore_inputs(root, run.commit, paths, use_annex)
             restored.add(run.commit)
@@ -265,13 +272,17 @@ def replay(root: Path, store: JobStore, backend_for: Callable[[str | None], Back
                 yield ReplayEvent("restored", run, "restored the sweep's inputs from "
                                   f"{run.commit[:10]} in commit {sha[:10]}", commit=sha)
         if report:
-            yield ReplayEvent("would-submit", run,
-                              f"would reschedule job of commit {run.commit[:10]}", spec=spec)
+            for item in group:
+                yield ReplayEvent("would-submit", run, "would reschedule job of commit "
+                                  f"{run.commit[:10]}", spec=item.spec)
             continue
-        if spec.sweep:
-            for directory in log_directories(root, spec):
-                directory.mkdir(parents=True, exist_ok=True)
-        backend = backend_for(item.backend)
-        job = submit_job(root, store, backend, spec, use_annex=use_annex)
-        yield ReplayEvent("submitted", run, f"submitted job {job.job_id} again from commit "
-                          f"{run.commit[:10]}", spec=spec, job=job)
+        backend = backend_for(group[0].backend)
+        if group[0].spec.sweep:
+            jobs = submit_points(root, store, backend, [r.spec for r in group],
+                                 use_annex=use_annex)
+        else:
+            jobs = (submit_job(root, store, backend, r.spec, use_annex=use_annex)
+                    for r in group)
+        for job in jobs:
+            yield ReplayEvent("submitted", run, f"submitted job {job.job_id} again from "
+                              f"commit {run.commit[:10]}", spec=job.spec, job=job)
