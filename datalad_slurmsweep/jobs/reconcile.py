@@ -24,7 +24,8 @@ from .store import JobStore
 def _settle_commits(ds_root: Path, store: JobStore) -> Iterator[Outcome]:
     committing = store.jobs(status="committing")
     # --branches leaves a commit on its own branch, not in HEAD's history.
-    done = [j for j in committing if reachable(ds_root, j.commit)]
+    found = reachable(ds_root, [j.commit for j in committing if j.commit])
+    done = [j for j in committing if j.commit in found]
     store.remove([j.token for j in done])
     store.reopen([j.token for j in committing if j not in done])
     for job in done:

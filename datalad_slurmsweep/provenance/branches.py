@@ -20,7 +20,8 @@ The steps are those of ``committing.commit_plans``, with other commits:
    after datalad-slurm's checkout back), so that each branch merges cleanly.
 
 A rerun after ``kill -9`` counts a ``committing`` job as done when its
-commit is reachable from HEAD or from any local branch (:func:`reachable`).
+commit is reachable from HEAD or from any local branch (:func:`reachable`,
+one ``git rev-list`` for all such jobs).
 """
 from __future__ import annotations
 
@@ -30,16 +31,24 @@ from pathlib import Path
 from ..errors import GitError
 from .commits import PlannedCommit, entries, write_commits
 from .committing import MAX_REBUILDS, CommitResult, _ours, _removed, _stage_plans, _verify
-from .git import git, git_text, head_state, is_ancestor, literal, succeeds
+from .git import git, git_text, head_state, literal, succeeds
 from .index import PrivateIndex, UserIndexLock
 
 
-def reachable(repo: Path, commit: str) -> bool:
-    """Whether ``commit`` is in the history of HEAD or of a local branch."""
-    if is_ancestor(repo, commit):
-        return True
-    return bool(git_text(repo, "for-each-ref", "--count=1", "--format=%(refname)",
-                         "--contains", commit, "refs/heads/", check=False).strip())
+def reachable(repo: Path, commits: list[str]) -> set[str]:
+    """Which of ``commits`` are in the history of HEAD or of a local branch,
+    in three git calls whatever their number: the ones ``git rev-list
+    COMMITS --not HEAD BRANCHES`` does not list, among those that exist."""
+    if not commits:
+        return set()
+    check = git_text(repo, "cat-file", "--batch-check",
+                     input="".join(c + "\n" for c in commits).encode(), check=False)
+    present = {words[0] for words in map(str.split, check.splitlines())
+               if words[1:2] == ["commit"]}
+    tips = git_text(repo, "for-each-ref", "--format=%(objectname)", "refs/heads/").split()
+    revs = [*present, *(f"^{t}" for t in [*tips, "HEAD"])]
+    out = git_text(repo, "rev-list", "--stdin", input="".join(r + "\n" for r in revs).encode())
+    return present - set(out.split())
 
 
 def branch_exists(repo: Path, name: str) -> bool:
