@@ -25,6 +25,7 @@ one ``git rev-list`` for all such jobs).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,14 +71,16 @@ def _merge(repo: Path, planned: list[PlannedCommit], head: str, shas: dict[str, 
                     input=message.encode()).strip()
 
 
-def _leave_work_tree(repo: Path, paths: list[str], head: str) -> None:
-    """Make the work tree agree with HEAD for ``paths`` (committed elsewhere)."""
-    in_head = entries(repo, ["ls-tree", "-r", "--full-tree", head], paths)
-    tracked = sorted(_ours(paths, set(in_head)))
+def _leave_work_tree(repo: Path, roots: list[str], files: list[str], head: str) -> None:
+    """Make the work tree agree with HEAD at and below the plans' ``roots``
+    (committed elsewhere): what HEAD has is checked out (changed or deleted
+    by a job), the other committed ``files`` are removed."""
+    in_head = entries(repo, ["ls-tree", "-r", "--full-tree", head], roots)
+    tracked = sorted(_ours(roots, set(in_head)))
     for i in range(0, len(tracked), 1000):
         git(repo, "checkout", head, "--", *literal(tracked[i:i + 1000]))
     dirs = set()
-    for path in sorted(set(paths) - set(tracked)):
+    for path in sorted(set(files) - set(tracked)):
         full = Path(repo, path)
         if full.is_symlink() or full.is_file():
             full.unlink()
@@ -132,7 +135,7 @@ def commit_on_branches(repo: Path, planned: list[PlannedCommit], names: dict[str
             creates = {names[p.key]: shas[p.key] for p in planned}
             if not octopus:
                 _transaction(repo, creates, None)
-                _leave_work_tree(repo, sorted(staged), head)
+                _leave_work_tree(repo, paths, sorted(staged), head)
                 return CommitResult(shas=shas, failed=failed), None
             with UserIndexLock(repo) as user_index:
                 try:
@@ -150,5 +153,7 @@ def commit_on_branches(repo: Path, planned: list[PlannedCommit], names: dict[str
 
 
 def safe_branch_name(text: str) -> str:
-    """``text`` with every character git refuses in a branch name replaced."""
-    return "".join(c if c.isalnum() or c in "._-" else "-" for c in text).strip(".-") or "x"
+    """``text`` as a part of a branch name: ASCII letters, digits, ``_`` and
+    ``-`` only, so no rule of git check-ref-format (``..``, ``.lock``, ``@{``,
+    control characters) can be broken."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "x"

@@ -85,3 +85,17 @@ def test_a_user_committing_during_an_octopus_finish_loses_nothing(tmp_path):
     assert len(users) >= user_commits
     assert git(ds, "status", "--porcelain") == ""
     assert JobStore.for_dataset(ds.repo.dot_git).jobs() == []
+
+
+def test_a_deletion_on_a_branch_leaves_heads_files_in_place(tmp_path):
+    job = "#!/bin/sh\nrm out/old.txt\necho new > out/new.txt\n"
+    ds = make_dataset(tmp_path / "ds", files={"job.sh": job, "out/old.txt": "old\n"})
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "job.sh"], outputs=["out"])
+    (fin,) = api(ds, "slurm_finish", branches=True, wait=True, wait_timeout=60)
+    assert fin["status"] == "ok", fin
+    assert git(ds, "ls-tree", "-r", "--name-only", fin["branch"], "--", "out").split() == [
+        "out/new.txt"]
+    assert (Path(ds.path) / "out/old.txt").read_text() == "old\n"
+    assert not (Path(ds.path) / "out/new.txt").exists()
+    assert git(ds, "status", "--porcelain") == ""
