@@ -132,12 +132,27 @@ def locate(root: Path, found: SweepCommit) -> SweepCommit:
     return found
 
 
+def _chunks(paths: list[str], size: int = 1000) -> Iterator[list[str]]:
+    for i in range(0, len(paths), size):
+        yield paths[i:i + size]
+
+
+def changed(root: Path, commit: str, paths: list[str]) -> bool:
+    """Whether any of ``paths`` differs between ``commit`` and the work tree
+    (in chunks: a large sweep's paths would not fit on one command line)."""
+    return any(changed_since(root, commit, chunk) for chunk in _chunks(paths))
+
+
+def uncommitted(root: Path, paths: list[str]) -> list[str]:
+    return [d for chunk in _chunks(paths) for d in dirty_paths(root, chunk)]
+
+
 def check_restorable(root: Path, found: SweepCommit, use_annex: bool) -> None:
     """Refuse before anything happens if restoring would overwrite uncommitted
     work, or if annexed files of the commit have no content here."""
     paths = found.restore_paths()
-    if changed_since(root, found.commit, paths):
-        dirty = dirty_paths(root, paths)
+    if changed(root, found.commit, paths):
+        dirty = uncommitted(root, paths)
         if dirty:
             raise RescheduleError(
                 f"replaying {found.commit[:10]} would overwrite uncommitted changes to "

@@ -9,6 +9,7 @@ replayed once, from the oldest commit that produces it.
 """
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +20,12 @@ from ..backends.base import Backend
 from ..errors import PathOutsideDatasetError, RecordError, RescheduleError
 from ..provenance.commits import PlannedCommit
 from ..provenance.committing import commit_plans
-from ..provenance.git import changed_since, dirty_paths, git, messages, resolve_commit
+from ..provenance.git import (
+    git,
+    literal,
+    messages,
+    resolve_commit,
+)
 from ..provenance.paths import normalise_recorded
 from ..provenance.record import ParsedRecord, parse_record
 from ..redact import REDACTED
@@ -27,11 +33,13 @@ from .model import Job, JobSpec, SweepMember
 from .prepare import check_conflicts, prepare
 from .replay_sweep import (
     SweepCommit,
+    changed,
     check_restorable,
     locate,
     parse_sweep_commit,
     submit_points,
     sweep_commit_specs,
+    uncommitted,
 )
 from .store import JobStore
 from .submit import submit_job
@@ -123,14 +131,18 @@ def sweep_points(run: RecordedRun, *, only_failed: bool, with_failed: bool) -> l
 def restore_inputs(root: Path, commit: str, paths: list[str], use_annex: bool) -> str | None:
     """Bring ``paths`` back to their state in ``commit`` and commit that, so the
     replayed jobs run on committed inputs. None if nothing had changed."""
-    if not changed_since(root, commit, paths):
+    if not changed(root, commit, paths):
         return None
-    dirty = dirty_paths(root, paths)
+    dirty = uncommitted(root, paths)
     if dirty:
         raise RescheduleError(
             f"replaying {commit[:10]} would overwrite uncommitted changes to "
             f"{', '.join(sorted(dirty)[:5])}; save (datalad save) or discard them first")
-    git(root, "checkout", commit, "--", *paths)
+    # --no-overlay: files the commit lacks under these paths go too (a clone
+    # whose later configuration edited more files); pathspecs on standard
+    # input, literal, as a large sweep's would not fit on a command line.
+    git(root, "checkout", "--no-overlay", commit, "--pathspec-from-file=-",
+        "--pathspec-file-nul", input=b"".join(os.fsencode(p) + b"\0" for p in literal(paths)))
     result = commit_plans(root, [PlannedCommit(
         "restore", paths,
         f"[DATALAD SLURM SWEEP] restore the inputs of {commit[:10]} to replay it\n")],

@@ -16,9 +16,9 @@ import shlex
 from pathlib import Path, PurePosixPath
 
 from ..errors import UsageError
-from ..provenance.git import changed_since
+from ..provenance.git import literal
 from ..redact import redact_text
-from .replay_sweep import log_directories
+from .replay_sweep import changed, log_directories
 from .reschedule import Replay
 
 
@@ -37,10 +37,14 @@ def _dir(path: str | PurePosixPath) -> str:
 
 def _restore_lines(root: Path, item: Replay, replays: list[Replay]) -> list[str]:
     paths = sorted({p for r in replays if r.run is item.run for p in r.restore or ()})
-    if not changed_since(root, item.run.commit, paths):
+    if not changed(root, item.run.commit, paths):
         return []
+    # The paths go on standard input: a large sweep's would not fit on a
+    # command line. The quoted here-document delimiter keeps bash off them.
     return [f"# the sweep's files changed since {item.run.commit[:10]}: bring them back",
-            "git -C \"$DATASET\" checkout " + shlex.join([item.run.commit, "--", *paths])]
+            "git -C \"$DATASET\" checkout --no-overlay "
+            f"{shlex.quote(item.run.commit)} --pathspec-from-file=- <<'PATHS'",
+            *literal(paths), "PATHS"]
 
 
 def render(root: Path, replays: list[Replay], invocation: list[str]) -> str:

@@ -2,6 +2,7 @@
 local backend."""
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -15,6 +16,11 @@ from ..helpers import sweep_config as config
 def _sweep_commit(ds) -> str:
     return git(ds, "log", "-1", "--format=%H", "-F",
                "--grep=[DATALAD SLURM SWEEP]", "--grep=jobs to submit", "--all-match").strip()
+
+
+def _first_sweep_commit(ds) -> str:
+    return git(ds, "log", "--reverse", "--format=%H", "-F", "--grep=[DATALAD SLURM SWEEP]",
+               "--grep=jobs to submit", "--all-match").split()[0]
 
 
 def _add_job(ds, name: str, out: str) -> None:
@@ -74,9 +80,12 @@ def test_script_writes_quoted_commands_and_changes_nothing(model_ds, tmp_path):
     path = config(model_ds, sweep_config={"param_values": [2.0]})
     sweep(model_ds, path, "local")
     api(model_ds, "slurm_finish", wait=True, wait_timeout=180)
-    # The configuration changes afterwards; the script still names the commit's files.
-    config(model_ds, sweep_config={"param_values": [7.0]})
-    model_ds.save(message="another sweep configuration", result_renderer="disabled")
+    # The configuration changes and the sweep runs again, rewriting the
+    # point's script; the script brings the first commit's files back.
+    path = config(model_ds, sweep_config={"param_values": [2.0]},
+                  slurm={"local": {"time": "00:09:00", "nodes": 1, "ntasks": 1, "mem": 0.1}})
+    sweep(model_ds, path, "local", no_skip=True, wait=True, wait_timeout=180)
+    first = _first_sweep_commit(model_ds)
     before = (commit_count(model_ds), git(model_ds, "status", "--porcelain"))
     target = tmp_path / "replay.sh"
     results = api(model_ds, "slurm_reschedule", since=base, script=str(target))
@@ -90,6 +99,8 @@ def test_script_writes_quoted_commands_and_changes_nothing(model_ds, tmp_path):
     script = "Run-Storage/sweep_initW/initW-2.0/baseline.sh"
     assert f"\ncd \"$DATASET\"\nsbatch {script}\n" in text
     assert 'mkdir -p "$DATASET"/Run-Storage/sweep_initW/logs/baseline\n' in text
+    assert (f"git -C \"$DATASET\" checkout --no-overlay {first} --pathspec-from-file=- "
+            f"<<'PATHS'\n") in text and f"\n:(literal){script}\n" in text
     assert (commit_count(model_ds), git(model_ds, "status", "--porcelain")) == before
     assert JobStore.for_dataset(model_ds.repo.dot_git).jobs() == []
     # Run in bash with a stand-in sbatch, the script submits from the recorded
@@ -100,11 +111,12 @@ def test_script_writes_quoted_commands_and_changes_nothing(model_ds, tmp_path):
                                    'echo >> "$SEEN"\n')
     (bindir / "sbatch").chmod(0o755)
     seen = tmp_path / "seen.txt"
-    env = {"PATH": f"{bindir}:/usr/bin:/bin", "SEEN": str(seen), "HOME": "/nonexistent"}
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", SEEN=str(seen))
     subprocess.run(["bash", str(target)], check=True, env=env, cwd=tmp_path)
     lines = seen.read_text().splitlines()
     assert f"{model_ds.path}|--job-name=a b|{odd}|" in lines
     assert f"{model_ds.path}|{script}|" in lines
+    assert "--time=00:10:00" in (Path(model_ds.path) / script).read_text()
 
 
 def test_script_refusals_leave_no_trace(model_ds, tmp_path):
