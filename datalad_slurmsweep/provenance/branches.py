@@ -62,7 +62,8 @@ def _merge(repo: Path, planned: list[PlannedCommit], head: str, shas: dict[str, 
     chained = write_commits(repo, planned, head, staged)
     tree = git_text(repo, "rev-parse", f"{chained[planned[-1].key]}^{{tree}}").strip()
     listed = [names[p.key] for p in planned]
-    message = (f"Merge {len(planned)} finished Slurm jobs: {', '.join(listed[:20])}"
+    jobs = "job" if len(planned) == 1 else "jobs"
+    message = (f"Merge {len(planned)} finished Slurm {jobs}: {', '.join(listed[:20])}"
                + (f" and {len(listed) - 20} more" if len(listed) > 20 else "") + "\n\n"
                "Written by datalad slurm-finish --octopus; each merged commit holds one "
                "job's run record.\n")
