@@ -15,6 +15,7 @@ from datalad.ui import ui
 
 from ..backends.base import JobId, JobState
 from ..jobs.advice import Advice, advise
+from ..jobs.branching import Branching
 from ..jobs.finish import finish
 from ..jobs.lock import finish_lock
 from ..jobs.model import Outcome
@@ -81,6 +82,18 @@ class SlurmFinish(Interface):
             doc="""first rebuild open jobs the job store lost (a deleted, emptied or
             damaged .git/slurmsweep/jobs.sqlite) from its journal, asking Slurm
             by the token in each job's comment what became of them."""),
+        branches=Parameter(
+            args=("--branches",), action="store_true",
+            doc="""commit each finished job (or the finished points of a sweep) on a
+            branch of its own, made from the current HEAD, instead of on the
+            current branch: ``slurm-job-branch-<id>`` (as datalad-slurm names
+            them), ``slurm-sweep-branch-<sweep>-<first id>`` for a sweep. The
+            committed files leave the work tree: they are on their branches."""),
+        octopus=Parameter(
+            args=("--octopus",), action="store_true",
+            doc="""like --branches, then merge all those branches into the current
+            branch in one octopus merge commit and delete them (as datalad-slurm
+            does). Implies --branches."""),
     )
 
     _examples_ = [
@@ -97,7 +110,8 @@ class SlurmFinish(Interface):
     @eval_results
     def __call__(jobids=None, *, dataset=None, list_open_jobs=False, points=False,
                  accept_failed_jobs=False, close_failed_jobs=False, wait=False,
-                 wait_timeout=None, message=None, recover=False):
+                 wait_timeout=None, message=None, recover=False, branches=False,
+                 octopus=False):
         def body(holder: list) -> Iterator[dict]:
             given = [jobids] if isinstance(jobids, (str, int)) else jobids
             wanted = [JobId.parse(j) for j in as_list(given, "jobids")] or None
@@ -114,14 +128,17 @@ class SlurmFinish(Interface):
                  "--list-open-jobs only lists: it takes no --wait, --accept-failed-jobs, "
                  "--close-failed-jobs or --message"),
                 (list_open_jobs and recover, "--recover changes the store: not with "
-                 "--list-open-jobs"))
+                 "--list-open-jobs"),
+                (list_open_jobs and (branches or octopus), "--list-open-jobs only lists: "
+                 "it commits nothing, so takes no --branches or --octopus"))
             ctx = open_context(dataset, "finish Slurm jobs", set_aside_damaged=recover)
             holder.append(ctx)
             if list_open_jobs:
                 yield from _list(ctx, wanted, points)
             else:
+                branching = Branching(octopus=octopus) if branches or octopus else None
                 yield from _finish(ctx, wanted, accept_failed_jobs, close_failed_jobs,
-                                   wait, wait_timeout, message, recover)
+                                   wait, wait_timeout, message, recover, branching)
 
         yield from guarded(ACTION, dataset, body)
 
@@ -181,7 +198,8 @@ def _lost_store(ctx: DatasetContext) -> Iterator[dict]:
 
 def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool,
             close_failed: bool, wait: bool, wait_timeout: float | None,
-            message: str | None, recover_jobs: bool = False) -> Iterator[dict]:
+            message: str | None, recover_jobs: bool = False,
+            branching: Branching | None = None) -> Iterator[dict]:
     lock = ctx.ds.repo.dot_git
     waited: dict = {}
 
@@ -220,7 +238,8 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
                                statuses, dsid=ctx.ds.id, use_annex=ctx.use_annex,
                                accept_failed=accept_failed, close_failed=close_failed,
                                named=set(wanted or ()),
-                               messages=[message] if message else None))
+                               messages=[message] if message else None,
+                               branching=branching))
         for outcome in outcomes:
             yield _outcome_result(ctx, outcome, _sweep_advice(outcome, outcomes, statuses))
     notify_completed_sweeps(ctx.root, ctx.store, ctx.ds.config, jobs, statuses)
@@ -290,4 +309,6 @@ def _outcome_result(ctx: DatasetContext, outcome: Outcome,
         extra["state"] = outcome.state.value
     if outcome.commit:
         extra["commit"] = outcome.commit
+    if outcome.branch:
+        extra["branch"] = outcome.branch
     return ctx.result(ACTION, outcome.status, outcome.message, **extra)

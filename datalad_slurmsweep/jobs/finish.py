@@ -24,6 +24,7 @@ from ..provenance.commits import PlannedCommit
 from ..provenance.nested import commit_nested
 from ..provenance.record import format_record
 from . import advice
+from .branching import Branching, commit_branches
 from .model import Job, Outcome
 from .outputs import Expanded, expand_outputs
 from .recording import (
@@ -76,7 +77,8 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
            statuses: dict, *, dsid: str | None, use_annex: bool,
            accept_failed: bool = False, close_failed: bool = False,
            named: set[JobId] | None = None,
-           messages: list[str] | None = None) -> Iterator[Outcome]:
+           messages: list[str] | None = None,
+           branching: Branching | None = None) -> Iterator[Outcome]:
     """Commit finished jobs, close or report failed ones, report the rest.
 
     A completed job none of whose declared outputs exists counts as failed.
@@ -111,7 +113,7 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
     store.remove([j.token for j in to_close])
     if to_commit:
         yield from _commit(ds_root, store, backend, to_commit, expanded, dsid=dsid,
-                           use_annex=use_annex, messages=messages)
+                           use_annex=use_annex, messages=messages, branching=branching)
 
 
 def task_summary(job: Job, status: JobStatus) -> str:
@@ -155,8 +157,8 @@ def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], expanded: dict[str,
 
 def _commit(ds_root: Path, store: JobStore, backend: Backend,
             items: list[tuple[Job, JobStatus]], expanded: dict[str, Expanded], *,
-            dsid: str | None, use_annex: bool,
-            messages: list[str] | None) -> Iterator[Outcome]:
+            dsid: str | None, use_annex: bool, messages: list[str] | None,
+            branching: Branching | None = None) -> Iterator[Outcome]:
     planned, keys = _plan(ds_root, items, expanded, dsid, tool_versions(backend), messages)
 
     def note(shas: dict[str, str]) -> None:
@@ -165,7 +167,11 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
                                if key in shas})
         crashpoint("marked")
 
-    result = commit_nested(ds_root, planned, use_annex, before_move=note)
+    if branching:
+        result = commit_branches(ds_root, planned, keys, items, use_annex, branching,
+                                 before_move=note)
+    else:
+        result = commit_nested(ds_root, planned, use_annex, before_move=note)
     crashpoint("advanced")
     done = [(job, status) for job, status in items if keys[job.token] in result.shas]
     store.remove([job.token for job, _ in done])
@@ -179,9 +185,13 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
                           "--close-failed-jobs to forget it)", state=status.state)
             continue
         missing = expanded[job.token].missing
+        branch = branching.names.get(key) if branching else None
         yield Outcome(job, "ok", f"committed job {job.job_id} ({status.state.value})"
                       + (f" of sweep {job.sweep.root}" if job.sweep else "")
+                      + (f" on branch {branch}" if branch else "")
+                      + (f", merged in {branching.merge[:10]}"
+                         if branch and branching.merge else "")
                       + (f"; declared outputs missing: {', '.join(missing)}" if missing else "")
                       + ("" if job.sweep else advice.note((t.state, t.resources)
                                                           for t in status.tasks)),
-                      state=status.state, commit=result.shas[key])
+                      state=status.state, commit=result.shas[key], branch=branch)

@@ -168,3 +168,4 @@ class Outcome:
     message: str
     state: JobState | None = None
     commit: str | None = None
+    branch: str | None = None  # slurm-finish --branches: the branch holding ``commit``

@@ -14,8 +14,8 @@ from pathlib import Path
 from ..backends.base import Backend, JobId
 from ..errors import SlurmsweepError
 from ..process import pid_alive
+from ..provenance.branches import reachable
 from ..provenance.commits import remove_stale_build_refs
-from ..provenance.git import is_ancestor
 from ..provenance.index import remove_stale_indexes
 from .model import Job, Outcome, Submission, owner_tag
 from .store import JobStore
@@ -23,7 +23,9 @@ from .store import JobStore
 
 def _settle_commits(ds_root: Path, store: JobStore) -> Iterator[Outcome]:
     committing = store.jobs(status="committing")
-    done = [j for j in committing if is_ancestor(ds_root, j.commit)]
+    # --branches leaves a commit on its own branch, not in HEAD's history.
+    found = reachable(ds_root, [j.commit for j in committing if j.commit])
+    done = [j for j in committing if j.commit in found]
     store.remove([j.token for j in done])
     store.reopen([j.token for j in committing if j not in done])
     for job in done:

@@ -3,25 +3,44 @@
 A single job is replayed on the current work tree, like ``datalad rerun``.
 A sweep's points are replayed from the files of the record's commit: their
 scripts and clones are restored (and that restore committed) first when
-they changed since.
+they changed since. A ``[DATALAD SLURM SWEEP]`` commit replays the whole
+sweep it generated (``replay_sweep.py``). In a range, each output is
+replayed once, from the oldest commit that produces it.
 """
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path, PurePosixPath
 
 from ..backends.base import Backend
 from ..errors import PathOutsideDatasetError, RecordError, RescheduleError, ScheduleError
 from ..provenance.commits import PlannedCommit
 from ..provenance.committing import commit_plans
-from ..provenance.git import changed_since, dirty_paths, git, messages, resolve_commit
+from ..provenance.git import (
+    git,
+    literal,
+    messages,
+    resolve_commit,
+)
 from ..provenance.paths import normalise_recorded
 from ..provenance.record import ParsedRecord, parse_record
 from ..redact import REDACTED
 from .model import Job, JobSpec, SweepMember
 from .prepare import check_conflicts, prepare
+from .replay_sweep import (
+    SweepCommit,
+    changed,
+    check_restorable,
+    locate,
+    parse_sweep_commit,
+    submit_points,
+    sweep_commit_specs,
+    uncommitted,
+)
 from .runenv import configure
 from .store import JobStore
 from .submit import submit_job
@@ -47,8 +66,10 @@ class RecordedRun:
 class Replay:
     """One job to submit again, and the record it comes from."""
 
-    run: RecordedRun
+    run: RecordedRun | SweepCommit
     spec: JobSpec
+    restore: list[str] | None = None  # paths to bring back from the commit first
+    backend: str | None = None
 
 
 @dataclass
@@ -57,16 +78,18 @@ class ReplayEvent:
     ``submitted`` a job, or ``skipped`` a record."""
 
     kind: str
-    run: RecordedRun
+    run: RecordedRun | SweepCommit
     message: str
     spec: JobSpec | None = None
     job: Job | None = None
     commit: str | None = None
 
 
-def find_records(root: Path, revision: str | None, since: str | None) -> list[RecordedRun]:
-    """Run records of ``revision`` (default HEAD), or of ``since..revision``
-    oldest first. A single named revision without a record is an error."""
+def find_records(root: Path, revision: str | None,
+                 since: str | None) -> list[RecordedRun | SweepCommit]:
+    """Run records and sweep commits of ``revision`` (default HEAD), or of
+    ``since..revision`` oldest first. A single named revision that is
+    neither is an error."""
     revision = revision or "HEAD"
     sha = resolve_commit(root, revision)
     if sha is None:
@@ -77,16 +100,20 @@ def find_records(root: Path, revision: str | None, since: str | None) -> list[Re
         found = messages(root, "-1", sha)
     else:
         found = list(reversed(messages(root, "--no-merges", sha if since == "" else f"{since}..{sha}")))
-    runs = []
+    runs: list[RecordedRun | SweepCommit] = []
     for commit, message in found:
         try:
             parsed = parse_record(message)
         except RecordError as exc:
             raise RescheduleError(f"commit {commit[:10]}: {exc}") from None
         if parsed is None:
-            if since is None:
+            generated = parse_sweep_commit(commit, message)
+            if generated is not None:
+                runs.append(locate(root, generated))
+            elif since is None:
                 raise RescheduleError(
-                    f"commit {commit[:10]} ({revision}) has no [DATALAD SLURM RUN] record")
+                    f"commit {commit[:10]} ({revision}) has no [DATALAD SLURM RUN] record "
+                    "and is no [DATALAD SLURM SWEEP] commit")
             continue
         runs.append(RecordedRun(commit=commit, parsed=parsed))
     return runs
@@ -105,14 +132,18 @@ def sweep_points(run: RecordedRun, *, only_failed: bool, with_failed: bool) -> l
 def restore_inputs(root: Path, commit: str, paths: list[str], use_annex: bool) -> str | None:
     """Bring ``paths`` back to their state in ``commit`` and commit that, so the
     replayed jobs run on committed inputs. None if nothing had changed."""
-    if not changed_since(root, commit, paths):
+    if not changed(root, commit, paths):
         return None
-    dirty = dirty_paths(root, paths)
+    dirty = uncommitted(root, paths)
     if dirty:
         raise RescheduleError(
             f"replaying {commit[:10]} would overwrite uncommitted changes to "
             f"{', '.join(sorted(dirty)[:5])}; save (datalad save) or discard them first")
-    git(root, "checkout", commit, "--", *paths)
+    # --no-overlay: files the commit lacks under these paths go too (a clone
+    # whose later configuration edited more files); pathspecs on standard
+    # input, literal, as a large sweep's would not fit on a command line.
+    git(root, "checkout", "--no-overlay", commit, "--pathspec-from-file=-",
+        "--pathspec-file-nul", input=b"".join(os.fsencode(p) + b"\0" for p in literal(paths)))
     result = commit_plans(root, [PlannedCommit(
         "restore", paths,
         f"[DATALAD SLURM SWEEP] restore the inputs of {commit[:10]} to replay it\n")],
@@ -139,7 +170,8 @@ def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed
         # The script calls the container itself; its image is got and recorded.
         configure(root, spec, container_name=point.get("container"))
         check_conflicts(store, spec.reserved_paths)
-        replays.append(Replay(run, spec))
+        replays.append(Replay(run, spec, restore=[point["script"], *spec.inputs],
+                              backend=run.parsed.record.get("backend")))
     return replays
 
 
@@ -168,16 +200,63 @@ def _single_replay(root: Path, store: JobStore, run: RecordedRun,
     except ScheduleError as exc:
         raise RescheduleError(f"commit {run.commit[:10]}: {exc}") from None
     check_conflicts(store, spec.reserved_paths)
-    return Replay(run, spec)
+    return Replay(run, spec, backend=rec.record.get("backend"))
 
 
-def plan_replays(root: Path, store: JobStore, dsid: str | None, runs: list[RecordedRun], *,
-                 with_failed: bool, only_failed: bool, message: str | None,
+def _sweep_commit_replays(root: Path, store: JobStore, found: SweepCommit, *,
+                          use_annex: bool, message: str | None) -> list[Replay]:
+    check_restorable(root, found, use_annex)
+    restore = found.restore_paths()
+    replays = []
+    for spec in sweep_commit_specs(root, found, message):
+        check_conflicts(store, spec.outputs)
+        replays.append(Replay(found, spec, restore=restore))
+    return replays
+
+
+def _once(replays: list[Replay]) -> tuple[list[Replay], list[ReplayEvent]]:
+    """Keep the first replay of each output: a range holding a sweep's
+    commit and its records, or a job and its rescheduled copy, would
+    otherwise submit two jobs writing the same files."""
+    kept: list[Replay] = []
+    skipped: list[ReplayEvent] = []
+    owner: dict[str, str] = {}
+    for item in replays:
+        first = next((owner[o] for o in item.spec.outputs if o in owner), None)
+        if first is not None and first != item.run.commit:
+            skipped.append(ReplayEvent(
+                "skipped", item.run, f"commit {item.run.commit[:10]}: "
+                f"{', '.join(item.spec.outputs[:3])} is already replayed from commit "
+                f"{first[:10]}", spec=item.spec))
+            continue
+        owner.update({o: item.run.commit for o in item.spec.outputs})
+        kept.append(item)
+    return kept, skipped
+
+
+def plan_replays(root: Path, store: JobStore, dsid: str | None,
+                 runs: list[RecordedRun | SweepCommit], *, with_failed: bool,
+                 only_failed: bool, message: str | None, use_annex: bool = False,
                  ) -> tuple[list[Replay], list[ReplayEvent]]:
     """Validate every replay before any is submitted; also the records skipped."""
     replays: list[Replay] = []
     skipped: list[ReplayEvent] = []
     for run in runs:
+        if isinstance(run, SweepCommit) and only_failed:
+            # The commit was made before anything ran: it knows no failures.
+            if len(runs) == 1:
+                raise RescheduleError(
+                    f"commit {run.commit[:10]} is a [DATALAD SLURM SWEEP] commit, made "
+                    "before its points ran, so it does not say which failed: give "
+                    "--only-failed a [DATALAD SLURM RUN] record of the sweep instead")
+            skipped.append(ReplayEvent(
+                "skipped", run, f"commit {run.commit[:10]}: a sweep's commit names no "
+                "failed points; --only-failed replays failed points of records only"))
+            continue
+        if isinstance(run, SweepCommit):
+            replays += _sweep_commit_replays(root, store, run, use_annex=use_annex,
+                                             message=message)
+            continue
         rec = run.parsed
         recorded = rec.record.get("dsid")
         if recorded and recorded != dsid:
@@ -193,28 +272,41 @@ def plan_replays(root: Path, store: JobStore, dsid: str | None, runs: list[Recor
                 f"{rec.state}; use --with-failed-jobs to reschedule it"))
         else:
             replays.append(_single_replay(root, store, run, message))
-    return replays, skipped
+    replays, repeated = _once(replays)
+    return replays, skipped + repeated
+
+
+def _groups(replays: list[Replay]) -> Iterator[list[Replay]]:
+    """Runs of replays from one commit that are submitted together."""
+    for _, group in groupby(replays, key=lambda r: (id(r.run), r.spec.sweep is not None)):
+        yield list(group)
 
 
 def replay(root: Path, store: JobStore, backend_for: Callable[[str | None], Backend],
            replays: list[Replay], *, use_annex: bool, report: bool) -> Iterator[ReplayEvent]:
     """Restore sweep inputs where needed, then submit (or only report) each replay."""
     restored: set[str] = set()
-    for item in replays:
-        run, spec = item.run, item.spec
-        if spec.sweep and not report and run.commit not in restored:
-            paths = sorted({p for r in replays if r.run is run
-                            for p in [r.spec.sbatch_argv[-1], *r.spec.inputs]})
+    for group in _groups(replays):
+        run = group[0].run
+        if group[0].restore is not None and not report and run.commit not in restored:
+            paths = sorted({p for r in replays if r.run is run for p in r.restore or ()})
             sha = restore_inputs(root, run.commit, paths, use_annex)
             restored.add(run.commit)
             if sha:
                 yield ReplayEvent("restored", run, "restored the sweep's inputs from "
                                   f"{run.commit[:10]} in commit {sha[:10]}", commit=sha)
         if report:
-            yield ReplayEvent("would-submit", run,
-                              f"would reschedule job of commit {run.commit[:10]}", spec=spec)
+            for item in group:
+                yield ReplayEvent("would-submit", run, "would reschedule job of commit "
+                                  f"{run.commit[:10]}", spec=item.spec)
             continue
-        backend = backend_for(run.parsed.record.get("backend"))
-        job = submit_job(root, store, backend, spec, use_annex=use_annex)
-        yield ReplayEvent("submitted", run, f"submitted job {job.job_id} again from commit "
-                          f"{run.commit[:10]}", spec=spec, job=job)
+        backend = backend_for(group[0].backend)
+        if group[0].spec.sweep:
+            jobs = submit_points(root, store, backend, [r.spec for r in group],
+                                 use_annex=use_annex)
+        else:
+            jobs = (submit_job(root, store, backend, r.spec, use_annex=use_annex)
+                    for r in group)
+        for job in jobs:
+            yield ReplayEvent("submitted", run, f"submitted job {job.job_id} again from "
+                              f"commit {run.commit[:10]}", spec=job.spec, job=job)

@@ -217,10 +217,12 @@ def _assign(planned: list[PlannedCommit], paths: set[str]) -> dict[int, list[str
 
 
 def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
-                  staged: dict[str, tuple[str, str]]) -> dict[str, str]:
-    """One commit per plan, chained on ``parent``, holding the ``staged``
-    entries (path -> (mode, sha)) of the plan's paths; one ``git
-    fast-import``. Returns key -> commit sha; no branch is moved."""
+                  staged: dict[str, tuple[str, str]], *, chained: bool = True
+                  ) -> dict[str, str]:
+    """One commit per plan, chained on ``parent`` (or, not ``chained``, each
+    on ``parent``: one branch per job), holding the ``staged`` entries
+    (path -> (mode, sha)) of the plan's paths; one ``git fast-import``.
+    Returns key -> commit sha; no branch is moved."""
     all_paths = sorted({p for plan in planned for p in plan.all_paths})
     committed = entries(repo, ["ls-tree", "-r", "--full-tree", parent], all_paths)
     ident = {
@@ -238,7 +240,7 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
         stream.append(f"commit {ref}\nmark :{mark}\n"
                       f"author {ident['author']}\ncommitter {ident['committer']}\n"
                       f"data {len(msg)}\n".encode() + msg + b"\n")
-        stream.append(f"from {parent}\n".encode() if mark == 1
+        stream.append(f"from {parent}\n".encode() if mark == 1 or not chained
                       else f"from :{mark - 1}\n".encode())
         for path in owner.get(mark - 1, ()):
             if path not in staged:
@@ -248,7 +250,8 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
                 stream.append(f"M {mode} {sha} ".encode() + os.fsencode(_quote_path(path))
                               + b"\n")
         for path, sha in plan.links.items():
-            if current[path] != ("160000", sha):
+            before = current[path] if chained else committed.get(path)
+            if before != ("160000", sha):
                 current[path] = ("160000", sha)
                 stream.append(f"M 160000 {sha} ".encode() + os.fsencode(_quote_path(path))
                               + b"\n")

@@ -626,6 +626,8 @@ def _finish_cases() -> list[BadInput]:
     add("list-and-recover", ["--list-open-jobs", "--recover"], ["--recover"])
     add("list-and-message", ["--list-open-jobs", "-m", "hi"], ["--list-open-jobs"])
     add("list-and-close", ["--list-open-jobs", "--close-failed-jobs"], ["--list-open-jobs"])
+    add("list-and-branches", ["--list-open-jobs", "--branches"], ["--branches"])
+    add("list-and-octopus", ["--list-open-jobs", "--octopus"], ["--octopus"])
     for job_id in ("abc", "12_x", "1.5", "99999", "12_", "_3", "1_2_3", "12[1-3]", "$(id)",
                    "", " 12", "123456789012345678901234567890", "12_-1",
                    "12_99999999999999999999", "0"):
@@ -673,6 +675,11 @@ def _reschedule_cases() -> list[BadInput]:
     add("dataset-missing", ["-d", "/nonexistent/ds"], ["/nonexistent/ds"])
     add("outside-a-dataset", [], ["dataset"], fixture="plain")
     add("record-overlaps-open-job", ["{busyrecord}"], ["busy"], fixture="busy")
+    add("script-and-report", ["--script", "x.sh", "--report", "{plain}"],
+        [("--script", "--report")])
+    add("script-into-missing-dir", ["--script", "/nonexistent/dir/x.sh"],
+        ["/nonexistent/dir"])
+    add("script-empty-name", ["--script", ""], ["--script"])
     return cases
 
 
