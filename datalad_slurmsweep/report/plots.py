@@ -107,8 +107,9 @@ def _heat_map(table: Table, metric: str, px: str, py: str) -> Plot:
     _ticks(ax.set_xticks, ax.set_xticklabels, xs)
     _ticks(ax.set_yticks, ax.set_yticklabels, ys)
     for (i, j), state in list(failed.items())[:50]:
-        ax.text(j, i, "✗\n" + state, ha="center", va="center", color="#c0392b",
-                fontsize=8, fontweight="bold")
+        ax.text(j, i, "✗ " + state, ha="center", va="center", color="#c0392b",
+                fontsize=9, fontweight="bold",
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#c0392b"})
     ax.set_xlabel(px)
     ax.set_ylabel(py)
     ax.set_title(f"{metric} over {px} × {py}")

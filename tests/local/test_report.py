@@ -135,3 +135,18 @@ def test_report_of_a_2d_grid_with_a_failing_point_in_chromium(tmp_path):
     assert shot.stat().st_size > 10_000 and distinct_colours(shot) > 50
     if os.environ.get("SLURMSWEEP_SCREENSHOT"):  # docs/report.png is made this way
         shutil.copy(shot, os.environ["SLURMSWEEP_SCREENSHOT"])
+
+
+def test_init_into_an_annex_dataset_and_annexed_metrics_are_read(tmp_path):
+    from datalad.api import slurm_init
+
+    from ..helpers import make_dataset
+    ds = make_dataset(tmp_path / "ds")  # every file annexed, metrics.json too
+    (res,) = slurm_init(ds.path, result_renderer="disabled", return_type="list")
+    assert res["status"] == "ok" and git(ds, "status", "--porcelain") == ""
+    api(ds, "slurm_sweep", "sweep.yaml", wait=True, wait_timeout=300)
+    metrics = Path(ds.path) / "runs/grid/gain-0.5_tau-5.0/baseline/metrics.json"
+    assert metrics.is_symlink()  # content in the annex, key in the commit
+    api(ds, "slurm_report", output_dir=str(tmp_path / "out"))
+    rows = _rows(tmp_path / "out" / "results.csv")
+    assert len(rows) == 12 and all(float(r["energy"]) > 0 for r in rows)
