@@ -280,7 +280,7 @@ def test_interrupted_submission_is_resumed(model_ds, backend):
     adopted = [r for r in results if "submitted by an interrupted" in r.get("message", "")]
     assert len(adopted) == 1  # the one job sbatch had accepted
     finished = [r for r in results if r["action"] == "slurm-finish"]
-    assert [r["status"] for r in finished] == ["ok"] * 6
+    assert [r["status"] for r in finished] == ["ok"] * 6, [r["message"] for r in finished]
     assert store.jobs() == []
 
 
