@@ -240,22 +240,26 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
                                named=set(wanted or ()),
                                messages=[message] if message else None,
                                branching=branching))
+        advice = _sweep_advice(outcomes, statuses)
         for outcome in outcomes:
-            yield _outcome_result(ctx, outcome, _sweep_advice(outcome, outcomes, statuses))
+            yield _outcome_result(ctx, outcome, advice.get(id(outcome), []))
     notify_completed_sweeps(ctx.root, ctx.store, ctx.ds.config, jobs, statuses)
 
 
-def _sweep_advice(outcome: Outcome, outcomes: list[Outcome], statuses: dict) -> list[Advice]:
-    """seff-like advice for a sweep, from its points that ended in this
-    finish; given once, with the sweep's last outcome (one result per job)."""
-    sweep = outcome.job.sweep
-    mine = [o for o in outcomes if o.job.sweep and o.job.sweep.root == sweep.root] \
-        if sweep else []
-    if not mine or mine[-1] is not outcome:
-        return []
-    return advise((t.state, t.resources) for o in mine
-                  if (s := statuses.get(o.job.job_id)) and s.state.is_terminal
-                  for t in s.tasks)
+def _sweep_advice(outcomes: list[Outcome], statuses: dict) -> dict[int, list[Advice]]:
+    """seff-like advice per sweep, from its points that ended in this
+    finish; given once, with the sweep's last outcome (one result per job).
+    Keyed by ``id(outcome)``; one pass over the outcomes."""
+    by_sweep: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        if outcome.job.sweep:
+            by_sweep.setdefault(outcome.job.sweep.root, []).append(outcome)
+    found = {}
+    for mine in by_sweep.values():
+        found[id(mine[-1])] = advise(
+            (t.state, t.resources) for o in mine
+            if (s := statuses.get(o.job.job_id)) and s.state.is_terminal for t in s.tasks)
+    return found
 
 
 def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> Iterator[dict]:

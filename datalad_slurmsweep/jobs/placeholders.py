@@ -18,9 +18,6 @@ import os
 import shlex
 from pathlib import Path
 
-from datalad.core.local.run import format_command
-from datalad.distribution.dataset import Dataset
-
 from ..errors import ScheduleError
 from ..provenance.datasets import Layout
 from .outputs import expand_pattern, is_glob
@@ -62,6 +59,11 @@ def fill(ds_root: Path, argv: list[str], *, pwd: str, inputs: list[str],
     and appear relative to ``pwd``, as ``datalad run`` writes them."""
     if not has_placeholders(argv):
         return list(argv)
+    # Imported here: datalad.core.local.run costs ~40 ms at every command's
+    # start, and only a call holding braces needs it.
+    from datalad.core.local.run import format_command
+    from datalad.distribution.dataset import Dataset
+
     ds = Dataset(str(ds_root))
     workdir = os.path.normpath(ds_root / pwd)
     values = dict(pwd=workdir, dspath=str(ds_root),
