@@ -138,7 +138,7 @@ def commit_on_branches(repo: Path, planned: list[PlannedCommit], names: dict[str
                 _transaction(repo, creates, None)
                 _leave_work_tree(repo, paths, sorted(staged), head)
                 return CommitResult(shas=shas, failed=failed), None
-            with UserIndexLock(repo) as user_index:
+            with UserIndexLock(repo, paths=paths) as user_index:
                 try:
                     _transaction(repo, creates, (ref, merge, head))
                 except GitError:

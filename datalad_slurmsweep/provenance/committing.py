@@ -123,7 +123,7 @@ def commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool, *,
             if not planned:
                 # Staging may have relocked a rewritten annexed file: the
                 # user's index must learn the entry the work tree now has.
-                with UserIndexLock(repo) as user_index:
+                with UserIndexLock(repo, paths=paths) as user_index:
                     user_index.install(staged, [])
                 return CommitResult(shas=unchanged, failed=failed)
         for _ in range(MAX_REBUILDS):
@@ -132,7 +132,7 @@ def commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool, *,
             _verify(repo, shas[planned[-1].key], paths, staged)
             if before_move:
                 before_move(shas)
-            with UserIndexLock(repo) as user_index:
+            with UserIndexLock(repo, paths=paths) as user_index:
                 try:
                     advance(repo, ref, shas[planned[-1].key], head)
                 except GitError:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import GitError
 from ..process import pid_alive
-from .git import git, git_text
+from .git import git, git_text, literal
 
 
 class PrivateIndex:
@@ -48,7 +48,9 @@ class PrivateIndex:
 
 
 def remove_stale_indexes(repo: Path) -> None:
-    """Private indexes of processes that died (kill -9) are litter: remove them."""
+    """Private indexes of processes that died (kill -9) are litter: remove
+    them; and repair what one killed holding the user's index lock left."""
+    recover_user_index(repo)
     work = Path(repo, git_text(repo, "rev-parse", "--git-path", "slurmsweep").strip())
     for path in work.glob("index-*"):
         pid = path.name.split("-")[1]
@@ -64,8 +66,9 @@ class UserIndexLock:
     agree. Without it, a commit between our branch move and the index update
     would record our outputs as deleted."""
 
-    def __init__(self, repo: Path, timeout: float = 30.0):
+    def __init__(self, repo: Path, timeout: float = 30.0, paths: list[str] = ()):
         self.repo = Path(repo)
+        self.paths = list(paths)
         self.index = Path(repo, git_text(repo, "rev-parse", "--git-path", "index").strip())
         self.lock = self.index.with_name(self.index.name + ".lock")
         self.timeout = timeout
@@ -73,6 +76,7 @@ class UserIndexLock:
         notes = Path(repo, git_text(repo, "rev-parse", "--git-path", "slurmsweep").strip())
         notes.mkdir(parents=True, exist_ok=True)
         self.owner = notes / f"index-lock-{os.getpid()}"
+        self.paths_note = notes / f"index-paths-{os.getpid()}"
 
     def _note(self, st: os.stat_result) -> None:
         """Say which index.lock file is ours (inode and time): if we die
@@ -103,6 +107,11 @@ class UserIndexLock:
             try:
                 self.fd = os.open(self.lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 self._note(os.fstat(self.fd))
+                # If we die from here on, the branch may have moved while the
+                # user's index still lacks our entries: these are the paths
+                # the next command brings up to date (recover_user_index).
+                self.paths_note.write_bytes(b"".join(os.fsencode(p) + b"\0"
+                                                     for p in self.paths))
                 return self
             except FileExistsError:
                 if self._stale_lock_of_ours():
@@ -140,3 +149,34 @@ class UserIndexLock:
             self.fd = None
             self.lock.unlink(missing_ok=True)
         self.owner.unlink(missing_ok=True)
+        self.paths_note.unlink(missing_ok=True)
+
+
+def recover_user_index(repo: Path) -> None:
+    """Undo what a command of ours killed while holding the user's
+    ``index.lock`` left: the lock itself (only the very file it held), its
+    work copy of the index, and an index lagging the branch it had moved
+    (``git status`` would show our new files as deleted and untracked). The
+    lagging entries are those of the paths it noted, set from HEAD, as it
+    would have set them."""
+    notes = Path(repo, git_text(repo, "rev-parse", "--git-path", "slurmsweep").strip())
+    lock = Path(repo, git_text(repo, "rev-parse", "--git-path", "index.lock").strip())
+    for note in notes.glob("index-lock-*"):
+        pid = note.name.rpartition("-")[2]
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        try:
+            st = os.stat(lock)
+            if note.read_text().strip() == f"{st.st_ino} {st.st_mtime_ns}":
+                lock.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+        lock.with_name(f"slurmsweep-index-{pid}").unlink(missing_ok=True)
+        paths_note = notes / f"index-paths-{pid}"
+        if paths_note.exists():
+            paths = [os.fsdecode(p) for p in paths_note.read_bytes().split(b"\0") if p]
+            for i in range(0, len(paths), 1000):
+                # Fails while someone else holds the lock: then the notes stay.
+                git(repo, "reset", "-q", "--", *literal(paths[i:i + 1000]))
+            paths_note.unlink(missing_ok=True)
+        note.unlink(missing_ok=True)
