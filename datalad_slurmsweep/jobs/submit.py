@@ -65,8 +65,9 @@ class _Preparation:
     def apply(self, jobs: list[Job], use_annex: bool) -> None:
         outputs = sorted({p for job in jobs for p in job.outputs})
         existing = expand_outputs(self.ds_root, outputs).present
-        layout = read_layout(self.ds_root) if any(
-            "/" in p for p in existing) else Layout()
+        # Not only a path with a "/": an output "sub" may be a subdataset,
+        # or a directory holding one.
+        layout = read_layout(self.ds_root) if existing else Layout()
         if existing and (use_annex or layout.installed):
             self.unlocked = annex_each(self.ds_root, layout, existing, annex_unlock)
         seen: set[Path] = set()
