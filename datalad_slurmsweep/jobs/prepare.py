@@ -9,6 +9,7 @@ known before submission.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 from pathlib import Path
 
@@ -194,3 +195,16 @@ def log_dirs(ds_root: Path, spec: JobSpec, user: str) -> list[Path]:
                                    job_name=spec.logs.job_name, user=user)
         dirs.append(ds_root / spec.logs.workdir / known)
     return dirs
+
+
+def fixed_log_files(spec: JobSpec, user: str) -> list[str]:
+    """Dataset-relative log files whose names are known before submission
+    (``--output=log.txt``, ``%x.log``): a rerun writes the same file again."""
+    files = []
+    for pattern in spec.logs.patterns():
+        if pattern_codes(pattern) - {"x", "u"}:
+            continue
+        name = expand_log_pattern(pattern, job_id="", array_job_id=None, task_id=None,
+                                  job_name=spec.logs.job_name, user=user)
+        files.append(Path(os.path.normpath(os.path.join(spec.logs.workdir, name))).as_posix())
+    return files

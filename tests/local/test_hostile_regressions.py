@@ -39,3 +39,59 @@ def test_an_output_holding_a_subdataset_has_its_annexed_files_unlocked(tmp_path)
     assert git(ds, "status", "--porcelain", "--ignore-submodules=none") == ""
     # The stored content is intact: nothing wrote through a symlink.
     subprocess.run(["git", "annex", "fsck", "-q"], cwd=root / "sub/deep", check=True)
+
+
+def test_reschedule_installs_input_subdatasets_and_gets_their_content(tmp_path):
+    # slurm-schedule installs the subdatasets a job's paths lie in and gets
+    # its inputs; slurm-reschedule did neither, so the replayed job ran
+    # without its inputs (FAILED, "No such file") after an uninstall.
+    ds = make_dataset(tmp_path / "ds", files={"job.sh": "#!/bin/sh\nmkdir -p out\n"
+                                              "cat \"$@\" > out/r\n"})
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    inputs = ds.create("inputs", result_renderer="disabled")
+    raw = inputs.create("raw", result_renderer="disabled")
+    (Path(raw.path) / "d 1.txt").write_text("one\n")
+    ds.save(recursive=True, message="inputs", result_renderer="disabled")
+    # Job 1 is not recorded: the clone's local job ids start at 1 again, and
+    # the record's committed slurm-1.out would be in the way of its log.
+    api(ds, "slurm_schedule", ["sbatch", "--wrap=true"], outputs=["none"])
+    api(ds, "slurm_finish", close_failed_jobs=True, wait=True, wait_timeout=60)
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "job.sh", "{inputs}"],
+                 inputs=["inputs/raw/*.txt"], outputs=["out"])
+    assert res["status"] == "ok", res
+    (fin,) = api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    assert fin["status"] == "ok", fin
+    # A fresh clone: the subdatasets are registered but not installed.
+    from datalad.api import clone
+    ds = clone(source=ds.path, path=str(tmp_path / "clone"), result_renderer="disabled")
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    assert not (Path(ds.path) / "inputs/raw").exists()
+    (res,) = api(ds, "slurm_reschedule")
+    assert res["status"] == "ok", res
+    (fin,) = api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    assert fin["status"] == "ok", fin
+    assert (Path(ds.path) / "out/r").read_text() == "one\n"
+    assert len(records(ds)) == 2
+
+
+def test_a_rerun_does_not_write_through_a_committed_log_of_a_fixed_name(tmp_path):
+    # --output=log.txt was committed as an annexed symlink; the rerun wrote
+    # its log through it into the first run's stored content (fsck: bad).
+    ds = make_dataset(tmp_path / "ds")
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "--output=logs/%x.log", "-J", "job",
+                                        "--wrap=mkdir -p out; echo run $SLURM_JOB_ID; "
+                                        "echo $SLURM_JOB_ID > out/id"], outputs=["out"])
+    assert res["status"] == "ok", res
+    api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    log = Path(ds.path) / "logs/job.log"
+    assert log.is_symlink() and log.read_text() == f"run {res['slurm_job_id']}\n"
+    (again,) = api(ds, "slurm_reschedule")
+    assert again["status"] == "ok", again
+    (fin,) = api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    assert fin["status"] == "ok", fin
+    assert log.read_text() == f"run {again['slurm_job_id']}\n"
+    subprocess.run(["git", "annex", "fsck", "-q"], cwd=ds.path, check=True)
+    first = git(ds, "show", "HEAD~1:logs/job.log").strip()
+    assert first.endswith(".log")  # the key of the first run's log, still intact
+    assert (log.parent / first).read_text() == f"run {res['slurm_job_id']}\n"
