@@ -95,3 +95,28 @@ def test_a_rerun_does_not_write_through_a_committed_log_of_a_fixed_name(tmp_path
     first = git(ds, "show", "HEAD~1:logs/job.log").strip()
     assert first.endswith(".log")  # the key of the first run's log, still intact
     assert (log.parent / first).read_text() == f"run {res['slurm_job_id']}\n"
+
+
+def test_a_clones_local_job_never_writes_through_a_committed_log(tmp_path):
+    # A clone numbers its local jobs from 1 again: the rescheduled job's
+    # slurm-1.out was the recorded job's committed log. Absent, the job
+    # FAILED ("No such file"); got, its log went into the stored content.
+    from datalad.api import clone
+    src = make_dataset(tmp_path / "src")
+    src.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    (res,) = api(src, "slurm_schedule", ["sbatch", "--wrap=mkdir -p out; echo $PWD > out/x; "
+                                         "echo log $PWD"], outputs=["out"])
+    assert res["status"] == "ok" and res["slurm_job_id"] == "1", res
+    api(src, "slurm_finish", wait=True, wait_timeout=60)
+    for got in (False, True):
+        ds = clone(source=src.path, path=str(tmp_path / f"clone-{got}"),
+                   result_renderer="disabled")
+        ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+        if got:
+            ds.get("slurm-1.out", result_renderer="disabled")
+        (again,) = api(ds, "slurm_reschedule")
+        assert again["status"] == "ok" and again["slurm_job_id"] == "1", again
+        (fin,) = api(ds, "slurm_finish", wait=True, wait_timeout=60)
+        assert fin["status"] == "ok", fin
+        assert (Path(ds.path) / "slurm-1.out").read_text() == f"log {ds.path}\n"
+        subprocess.run(["git", "annex", "fsck", "-q"], cwd=ds.path, check=True)
