@@ -2,6 +2,7 @@
 no other test module covers; each failed before its fix."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -120,3 +121,36 @@ def test_a_clones_local_job_never_writes_through_a_committed_log(tmp_path):
         assert fin["status"] == "ok", fin
         assert (Path(ds.path) / "slurm-1.out").read_text() == f"log {ds.path}\n"
         subprocess.run(["git", "annex", "fsck", "-q"], cwd=ds.path, check=True)
+
+
+def test_a_sweeps_snapshot_of_a_component_subdataset_is_in_the_dataset(tmp_path):
+    # The snapshot copied the subdataset's annex symlinks, re-pointed into
+    # model/.git/annex: committed in the superdataset as keys it never had,
+    # so a clone could not get them and the sweep commit was not replayable.
+    import shutil
+
+    import yaml
+    from datalad.api import clone
+
+    from ..helpers import MODEL
+    ds = make_dataset(tmp_path / "ds")
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    ds.create("model", result_renderer="disabled")
+    shutil.copytree(MODEL, tmp_path / "ds/model", symlinks=True, dirs_exist_ok=True)
+    cfg_path = tmp_path / "ds/model/slurm_config_setup.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["sweep_config"]["param_values"] = [2.0]
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    ds.save(recursive=True, message="model", result_renderer="disabled")
+    results = api(ds, "slurm_sweep", str(cfg_path), wait=True, wait_timeout=180)
+    assert all(r["status"] == "ok" for r in results), results
+    assert len(records(ds)) == 1
+    snap = next((tmp_path / "ds/Run-Storage/sweep_initW/.components").iterdir())
+    mech = snap / "mechanisms/mech1.mod"
+    assert not mech.is_symlink() or "model/.git" not in os.readlink(mech)
+    copy = clone(source=ds.path, path=str(tmp_path / "clone"), result_renderer="disabled")
+    got = copy.get("Run-Storage/sweep_initW/.components", on_failure="ignore",
+                   return_type="list", result_renderer="disabled")
+    assert all(r["status"] in ("ok", "notneeded") for r in got), got
+    assert (Path(copy.path) / snap.relative_to(ds.path) / "mechanisms/mech1.mod").read_text() \
+        == (MODEL / "components/mechanisms/mech1.mod").read_text()
