@@ -154,3 +154,24 @@ def test_a_sweeps_snapshot_of_a_component_subdataset_is_in_the_dataset(tmp_path)
     assert all(r["status"] in ("ok", "notneeded") for r in got), got
     assert (Path(copy.path) / snap.relative_to(ds.path) / "mechanisms/mech1.mod").read_text() \
         == (MODEL / "components/mechanisms/mech1.mod").read_text()
+
+
+def test_report_and_init_refuse_an_unusable_directory_by_name(tmp_path):
+    # Both ended in a bare "[ERROR] [Errno 17] File exists" (an OSError that
+    # escaped the command) instead of a result naming the option.
+    from datalad.api import slurm_init
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    (res,) = slurm_init(str(blocker / "proj"), on_failure="ignore", return_type="list",
+                        result_renderer="disabled")
+    assert res["status"] == "impossible" and str(blocker / "proj") in res["message"], res
+    ds = make_dataset(tmp_path / "ds")
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "--wrap=mkdir -p o; echo 1 > o/x"],
+                 outputs=["o"])
+    api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    for out in (blocker, blocker / "sub"):
+        (res,) = api(ds, "slurm_report", since="HEAD~1", output_dir=str(out))
+        assert res["status"] == "impossible", res
+        assert "--output-dir" in res["message"] and str(out) in res["message"], res
+    assert blocker.read_text() == "x"
