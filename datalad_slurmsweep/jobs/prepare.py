@@ -132,7 +132,9 @@ def prepare(ds_root: Path, sbatch_argv: list[str], *, outputs: list[str],
         ins = expand_inputs(ds_root, layout, ins)
     submit_argv = list(sbatch_argv)
     if fill_placeholders and sweep is None:
-        submit_argv = fill(ds_root, sbatch_argv, pwd=pwd, inputs=found_ins, outputs=out)
+        # As in datalad run, extra inputs (an image) are never in {inputs}.
+        named = expand_inputs(ds_root, layout, ins) if extra_ins else found_ins
+        submit_argv = fill(ds_root, sbatch_argv, pwd=pwd, inputs=named, outputs=out)
         _check_argv(submit_argv)
     call = parse_sbatch_argv(list(submit_argv[1:]))
     for option in ("help", "usage", "version", "test-only"):

@@ -175,3 +175,26 @@ def test_report_and_init_refuse_an_unusable_directory_by_name(tmp_path):
         assert res["status"] == "impossible", res
         assert "--output-dir" in res["message"] and str(out) in res["message"], res
     assert blocker.read_text() == "x"
+
+
+def test_a_container_replay_keeps_the_image_out_of_inputs(tmp_path):
+    # The record's extra_inputs (the image) went into {inputs} on replay,
+    # so the rerun ran "cat data.txt images/fake.sh" instead of the command
+    # of the first run. datalad run never puts extra inputs there.
+    from ..helpers import FAKE_IMAGE
+    ds = make_dataset(tmp_path / "ds", files={"data.txt": "hi\n",
+                                              "images/fake.sh": FAKE_IMAGE})
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    ds.containers_add("fake", image="images/fake.sh", call_fmt="bash {img} {cmd}",
+                      result_renderer="disabled")
+    argv = ["sbatch", "--wrap=mkdir -p o; cat {inputs} > o/r"]
+    (res,) = api(ds, "slurm_schedule", argv, inputs=["data.txt"], outputs=["o"],
+                 container="fake")
+    assert res["status"] == "ok", res
+    api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    assert (Path(ds.path) / "o/r").read_text() == "hi\n"
+    (again,) = api(ds, "slurm_reschedule")
+    assert again["status"] == "ok", again
+    (fin,) = api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    assert fin["status"] == "ok", fin
+    assert (Path(ds.path) / "o/r").read_text() == "hi\n"
