@@ -13,7 +13,7 @@ from datalad.support.constraints import EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 
 from ..errors import RescheduleError, UsageError
-from ..jobs.reschedule import ReplayEvent, find_records, plan_replays, replay
+from ..jobs.reschedule import ReplayEvent, find_records, make_present, plan_replays, replay
 from ..jobs.runenv import inputs_to_get
 from ..jobs.script_out import render, write_script
 from .base import DatasetContext, guarded, open_context, refuse
@@ -102,10 +102,15 @@ class SlurmReschedule(Interface):
             holder.append(ctx)
             target = _script_target(ctx.base, script)
             runs = find_records(ctx.root, revision, since)
-            replays, skipped = plan_replays(ctx.root, ctx.store, ctx.ds.id, runs,
-                                            with_failed=with_failed_jobs,
-                                            only_failed=only_failed, message=message,
-                                            use_annex=ctx.use_annex)
+            def plan() -> tuple:
+                return plan_replays(ctx.root, ctx.store, ctx.ds.id, runs,
+                                    with_failed=with_failed_jobs, only_failed=only_failed,
+                                    message=message, use_annex=ctx.use_annex,
+                                    fetch=not report and script is None)
+
+            replays, skipped = plan()
+            if not report and script is None and make_present(ctx.root, replays):
+                replays, skipped = plan()  # paths in new subdatasets: checked, globbed
             if not report:  # the containers' images, as slurm-schedule gets them
                 ctx.get(sorted({p for r in replays for p in inputs_to_get(r.spec)}),
                         RescheduleError)

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..backends.base import Backend, JobId, JobState, JobStatus
 from ..crashpoints import crashpoint
 from ..provenance.commits import PlannedCommit
+from ..provenance.datasets import TOP, read_layout
 from ..provenance.nested import commit_nested
 from ..provenance.record import format_record
 from . import advice
@@ -111,9 +112,36 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
         else:
             yield _unfinished(job, status, closing)
     store.remove([j.token for j in to_close])
+    if branching and to_commit:
+        to_commit, refused = _off_branches(ds_root, to_commit, expanded)
+        yield from refused
     if to_commit:
         yield from _commit(ds_root, store, backend, to_commit, expanded, dsid=dsid,
                            use_annex=use_annex, messages=messages, branching=branching)
+
+
+def _off_branches(ds_root: Path, items: list[tuple[Job, JobStatus]],
+                  expanded: dict[str, Expanded]) -> tuple[list, list[Outcome]]:
+    """The jobs --branches can commit, and the refusals of those whose files
+    lie in a subdataset: a branch of the superdataset alone cannot hold them
+    (git stages no path inside a submodule), and branching each subdataset
+    too is not built. Refused before anything is written, so they stay open."""
+    layout = read_layout(ds_root)
+    if not layout.installed:
+        return items, []
+    kept, refused = [], []
+    for job, status in items:
+        paths = expanded[job.token].present + log_paths(job, status)
+        nested = sorted({layout.owner(p) for p in paths} - {TOP})
+        if not nested:
+            kept.append((job, status))
+            continue
+        refused.append(Outcome(
+            job, "impossible", f"job {job.job_id} ({status.state.value}) wrote into the "
+            f"subdataset(s) {', '.join(nested)}: --branches and --octopus commit only to "
+            "branches of the top dataset, so it stays open; finish it without them",
+            state=status.state))
+    return kept, refused
 
 
 def task_summary(job: Job, status: JobStatus) -> str:

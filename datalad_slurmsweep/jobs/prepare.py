@@ -9,6 +9,7 @@ known before submission.
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 from pathlib import Path
 
@@ -131,7 +132,9 @@ def prepare(ds_root: Path, sbatch_argv: list[str], *, outputs: list[str],
         ins = expand_inputs(ds_root, layout, ins)
     submit_argv = list(sbatch_argv)
     if fill_placeholders and sweep is None:
-        submit_argv = fill(ds_root, sbatch_argv, pwd=pwd, inputs=found_ins, outputs=out)
+        # As in datalad run, extra inputs (an image) are never in {inputs}.
+        named = expand_inputs(ds_root, layout, ins) if extra_ins else found_ins
+        submit_argv = fill(ds_root, sbatch_argv, pwd=pwd, inputs=named, outputs=out)
         _check_argv(submit_argv)
     call = parse_sbatch_argv(list(submit_argv[1:]))
     for option in ("help", "usage", "version", "test-only"):
@@ -194,3 +197,16 @@ def log_dirs(ds_root: Path, spec: JobSpec, user: str) -> list[Path]:
                                    job_name=spec.logs.job_name, user=user)
         dirs.append(ds_root / spec.logs.workdir / known)
     return dirs
+
+
+def fixed_log_files(spec: JobSpec, user: str) -> list[str]:
+    """Dataset-relative log files whose names are known before submission
+    (``--output=log.txt``, ``%x.log``): a rerun writes the same file again."""
+    files = []
+    for pattern in spec.logs.patterns():
+        if pattern_codes(pattern) - {"x", "u"}:
+            continue
+        name = expand_log_pattern(pattern, job_id="", array_job_id=None, task_id=None,
+                                  job_name=spec.logs.job_name, user=user)
+        files.append(Path(os.path.normpath(os.path.join(spec.logs.workdir, name))).as_posix())
+    return files

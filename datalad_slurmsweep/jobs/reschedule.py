@@ -29,6 +29,7 @@ from ..provenance.git import (
 from ..provenance.paths import normalise_recorded
 from ..provenance.record import ParsedRecord, parse_record
 from ..redact import REDACTED
+from .content import get_inputs, install_subdatasets, prepare_getting_script
 from .model import Job, JobSpec, SweepMember
 from .prepare import check_conflicts, prepare
 from .replay_sweep import (
@@ -176,15 +177,15 @@ def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed
 
 
 def _single_replay(root: Path, store: JobStore, run: RecordedRun,
-                   message: str | None) -> Replay:
+                   message: str | None, fetch: bool = False) -> Replay:
     rec = run.parsed
     if any(REDACTED in word for word in rec.argv):
         raise RescheduleError(
             f"commit {run.commit[:10]}: the recorded sbatch command held a secret, which "
             f"the record keeps only as {REDACTED} ({shlex.join(rec.argv)}); submit it "
             "again with slurm-schedule, passing the secret through the environment")
-    spec = prepare(
-        root, rec.argv, pwd=rec.record.get("pwd") or ".",
+    spec = prepare_getting_script(
+        root, rec.argv, fetch=fetch, pwd=rec.record.get("pwd") or ".",
         outputs=run.ds_relative(rec.declared_outputs),
         inputs=run.ds_relative(rec.record.get("inputs") or []),
         extra_inputs=run.ds_relative(rec.record.get("extra_inputs") or []),
@@ -237,8 +238,10 @@ def _once(replays: list[Replay]) -> tuple[list[Replay], list[ReplayEvent]]:
 def plan_replays(root: Path, store: JobStore, dsid: str | None,
                  runs: list[RecordedRun | SweepCommit], *, with_failed: bool,
                  only_failed: bool, message: str | None, use_annex: bool = False,
-                 ) -> tuple[list[Replay], list[ReplayEvent]]:
-    """Validate every replay before any is submitted; also the records skipped."""
+                 fetch: bool = False) -> tuple[list[Replay], list[ReplayEvent]]:
+    """Validate every replay before any is submitted; also the records skipped.
+    With ``fetch``, an annexed batch script without content is got, as
+    slurm-schedule gets it (a fresh clone)."""
     replays: list[Replay] = []
     skipped: list[ReplayEvent] = []
     for run in runs:
@@ -271,9 +274,23 @@ def plan_replays(root: Path, store: JobStore, dsid: str | None,
                 "skipped", run, f"commit {run.commit[:10]}: job {rec.job_id} ended "
                 f"{rec.state}; use --with-failed-jobs to reschedule it"))
         else:
-            replays.append(_single_replay(root, store, run, message))
+            replays.append(_single_replay(root, store, run, message, fetch))
     replays, repeated = _once(replays)
     return replays, skipped + repeated
+
+
+def make_present(root: Path, replays: list[Replay]) -> bool:
+    """As slurm-schedule does: install the subdatasets a single job's paths
+    lie in and get its inputs' content (a sweep's inputs are restored from
+    its commit instead); whether a subdataset was installed."""
+    installed = False
+    try:
+        for item in (r for r in replays if r.spec.sweep is None):
+            installed = install_subdatasets(root, item.spec) or installed
+            get_inputs(root, item.spec)
+    except ScheduleError as exc:
+        raise RescheduleError(str(exc)) from None
+    return installed
 
 
 def _groups(replays: list[Replay]) -> Iterator[list[Replay]]:

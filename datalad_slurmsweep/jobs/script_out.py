@@ -47,6 +47,21 @@ def _restore_lines(root: Path, item: Replay, replays: list[Replay]) -> list[str]
             *literal(paths), "PATHS"]
 
 
+def _check_replayable(item: Replay) -> None:
+    """A plain sbatch line cannot do what submitting a container or --alt-dir
+    job involves (a wrapper that exists only while submitting, inputs copied
+    out of the dataset); a script that silently dropped them would run
+    something else than the record says."""
+    spec = item.spec
+    what = ("--alt-dir " + spec.alt_dir if spec.alt_dir else
+            f"--container {spec.container.name}" if spec.container and spec.sweep is None
+            else None)
+    if what:
+        raise UsageError(f"--script cannot write commit {item.run.commit[:10]} as sbatch "
+                         f"commands: its job ran with {what}, which a plain sbatch call "
+                         "cannot reproduce; reschedule it without --script")
+
+
 def render(root: Path, replays: list[Replay], invocation: list[str]) -> str:
     """The script text for ``replays`` in the dataset at ``root``."""
     lines = ["#!/bin/bash",
@@ -66,8 +81,11 @@ def render(root: Path, replays: list[Replay], invocation: list[str]) -> str:
             dirs = sorted({d.relative_to(root).as_posix()
                            for d in log_directories(root, item.spec)})
             lines.append("mkdir -p " + " ".join(_dir(d) for d in dirs))
+        _check_replayable(item)
         lines.append(f"cd {_dir(item.spec.pwd)}")
-        lines.append(shlex.join(item.spec.sbatch_argv))
+        # The recorded call may hold {inputs} and the like: the script gets
+        # them filled in, as a replay would submit them (sbatch knows none).
+        lines.append(shlex.join(item.spec.argv_to_submit))
     return "\n".join(lines) + "\n"
 
 

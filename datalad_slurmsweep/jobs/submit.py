@@ -32,7 +32,7 @@ from ..provenance.git import annex_lock, annex_unlock, head_state
 from ..redact import redact_environment
 from .model import Job, JobSpec, Submission
 from .outputs import expand_outputs
-from .prepare import log_dirs
+from .prepare import fixed_log_files, log_dirs
 from .runenv import launch, work_root
 from .store import JobStore
 
@@ -65,8 +65,14 @@ class _Preparation:
     def apply(self, jobs: list[Job], use_annex: bool) -> None:
         outputs = sorted({p for job in jobs for p in job.outputs})
         existing = expand_outputs(self.ds_root, outputs).present
-        layout = read_layout(self.ds_root) if any(
-            "/" in p for p in existing) else Layout()
+        # A log of a fixed name committed by an earlier run is an annexed
+        # symlink too: Slurm would write through it into the stored content.
+        existing += [p for job in jobs if job.sweep is None
+                     for p in fixed_log_files(job.spec, job.submission.user)
+                     if os.path.exists(self.ds_root / p) and os.path.islink(self.ds_root / p)]
+        # Not only a path with a "/": an output "sub" may be a subdataset,
+        # or a directory holding one.
+        layout = read_layout(self.ds_root) if existing else Layout()
         if existing and (use_annex or layout.installed):
             self.unlocked = annex_each(self.ds_root, layout, existing, annex_unlock)
         seen: set[Path] = set()

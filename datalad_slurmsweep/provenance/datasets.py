@@ -109,9 +109,12 @@ def is_annexed(repo: Path) -> bool:
 
 def annex_each(top: Path, layout: Layout, paths: list[str], action) -> dict[str, list[str]]:
     """Call ``action(repo, local_paths)`` once per annexed dataset holding
-    some of ``paths``; what was done, per dataset."""
+    some of ``paths``; what was done, per dataset. A directory's installed
+    subdatasets are its content too: git-annex in the dataset holding the
+    directory does not descend into them, so each is asked itself."""
     done = {}
-    for root, local_paths in by_dataset(layout, paths).items():
+    nested = [sub for path in paths for sub in layout.below(path)]
+    for root, local_paths in by_dataset(layout, sorted({*paths, *nested})).items():
         repo = top / root
         if is_annexed(repo):
             action(repo, local_paths)

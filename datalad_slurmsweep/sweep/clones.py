@@ -14,6 +14,14 @@ from .json_edit import apply_edits
 from .points import Point, SweepLayout, Task
 
 
+def _foreign_annex(ds_root: Path, src: Path) -> bool:
+    """Whether ``src`` is an annexed file of another repository (a component
+    directory in a subdataset) whose content is here."""
+    target = os.path.realpath(src)
+    return ("/annex/objects/" in target and os.path.isfile(target)
+            and not target.startswith(os.path.realpath(ds_root / ".git") + os.sep))
+
+
 def _relink(src: Path, dst: Path) -> None:
     """Copy a symlink so that it still points at the same place."""
     target = os.readlink(src)
@@ -36,7 +44,10 @@ def write_snapshot(ds_root: Path, lay: SweepLayout) -> list[str]:
         (tmp / rel).mkdir(parents=True, exist_ok=True)
         for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
             src, dst = Path(dirpath) / name, tmp / rel / name
-            if src.is_symlink():
+            # A link into a subdataset's annex would be committed here as a
+            # key this dataset never has: a clone could not get it, nor
+            # replay the sweep. The content is copied, and so annexed here.
+            if src.is_symlink() and not _foreign_annex(ds_root, src):
                 _relink(src, dst)
             else:
                 shutil.copy2(src, dst)

@@ -28,11 +28,17 @@ def template_files() -> list[tuple[str, Traversable]]:
 
 
 def check_free(target: Path) -> None:
-    """Refuse before writing anything when a project file exists already."""
+    """Refuse before writing anything when a project file exists already;
+    create PATH, the first thing written, or refuse when that fails."""
     taken = [rel for rel, _ in template_files() if os.path.lexists(target / rel)]
     if taken:
         raise ReportError(f"{target} already has {', '.join(taken)}: slurm-init never "
                           "overwrites files; choose another PATH or move them away")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot create the project directory {target}: "
+                          f"{exc.strerror}") from None
 
 
 def write_project(target: Path) -> list[Path]:

@@ -99,3 +99,28 @@ def test_a_deletion_on_a_branch_leaves_heads_files_in_place(tmp_path):
     assert (Path(ds.path) / "out/old.txt").read_text() == "old\n"
     assert not (Path(ds.path) / "out/new.txt").exists()
     assert git(ds, "status", "--porcelain") == ""
+
+
+def test_branches_keep_a_job_with_outputs_in_a_subdataset_open_untouched(tmp_path):
+    # Found by hostile testing: --branches staged the subdataset's files in the
+    # superdataset ("Pathspec ... is in submodule"), failed, and left annexed
+    # log symlinks untracked behind. Now the job is refused before anything is
+    # written and a plain finish commits it.
+    ds = make_dataset(tmp_path / "ds", files={"a.sh": OK.format(out="sub/res")})
+    ds.create("sub", result_renderer="disabled")
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "a.sh"], outputs=["sub/res/*.txt"])
+    assert res["status"] == "ok", res
+    head = git(ds, "rev-parse", "HEAD").strip()
+    (fin,) = api(ds, "slurm_finish", octopus=True, wait=True, wait_timeout=60)
+    assert fin["status"] == "impossible" and "sub" in fin["message"], fin
+    assert "--branches" in fin["message"]
+    assert git(ds, "rev-parse", "HEAD").strip() == head
+    assert "slurm-job-branch" not in git(ds, "branch", "--list")
+    assert not (Path(ds.path) / f"slurm-job-{res['slurm_job_id']}.env.json").exists()
+    assert not (Path(ds.path) / f"slurm-{res['slurm_job_id']}.out").is_symlink()
+    assert len(JobStore.for_dataset(ds.repo.dot_git).jobs()) == 1
+    (fin,) = api(ds, "slurm_finish")
+    assert fin["status"] == "ok", fin
+    assert ds.status(recursive=True, annex=None, result_renderer="disabled",
+                     return_type="list", result_filter=lambda r: r["state"] != "clean") == []

@@ -171,3 +171,37 @@ def test_only_failed_is_refused_for_a_sweep_commit(model_ds):
         and generated[:10] in res["message"]
     assert commit_count(model_ds) == before
     assert JobStore.for_dataset(model_ds.repo.dot_git).jobs() == []
+
+
+def test_script_fills_in_placeholders_and_literal_braces(tmp_path):
+    # Found by hostile testing: the script kept the recorded {inputs} and {{
+    # as they were, so running it handed sbatch a literal "{inputs}".
+    from ..helpers import make_dataset
+    ds = make_dataset(tmp_path / "ds", files={"in/a b.txt": "1\n"})
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "--wrap=mkdir -p o; cat {inputs} > "
+                                        "{outputs}/r; echo ${{HOME}}"],
+                 inputs=["in/*.txt"], outputs=["o"])
+    assert res["status"] == "ok", res
+    api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    script = tmp_path / "replay.sh"
+    (res,) = api(ds, "slurm_reschedule", script=str(script))
+    assert res["status"] == "ok", res
+    last = shlex.split(script.read_text().splitlines()[-1])
+    assert last == ["sbatch", "--wrap=mkdir -p o; cat 'in/a b.txt' > o/r; echo ${HOME}"]
+
+
+def test_script_refuses_an_alt_dir_record_without_a_trace(tmp_path):
+    # The script would have run the job in the dataset, not below --alt-dir.
+    from ..helpers import make_dataset
+    ds = make_dataset(tmp_path / "ds", files={"a.sh": OK.format(out="out")})
+    ds.config.set("datalad.slurmsweep.backend", "local", scope="local")
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "a.sh"], outputs=["out"],
+                 alt_dir=str(tmp_path / "alt"))
+    assert res["status"] == "ok", res
+    api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    script = tmp_path / "replay.sh"
+    (res,) = api(ds, "slurm_reschedule", script=str(script))
+    assert res["status"] == "impossible" and "--alt-dir" in res["message"], res
+    assert not script.exists()
+    assert JobStore.for_dataset(ds.repo.dot_git).jobs() == []

@@ -273,8 +273,8 @@ class Runner:
         err_path = workdir / sa.expand_log_pattern(spec.error, **fields) if spec.error else out_path
         mode = "ab" if spec.open_mode == "append" else "wb"
         with ExitStack() as stack:
-            out = stack.enter_context(open(out_path, mode))
-            err = out if err_path == out_path else stack.enter_context(open(err_path, mode))
+            out = stack.enter_context(_open_log(out_path, mode))
+            err = out if err_path == out_path else stack.enter_context(_open_log(err_path, mode))
             try:
                 return subprocess.Popen(
                     [str(self.files.path(job_id, ".script")), *spec.args], cwd=workdir,
@@ -286,6 +286,18 @@ class Runner:
                 msg = f"cannot run the batch script of {spec.name}{line}: {exc.strerror}"
                 err.write(f"local backend: error: {msg}\n".encode())
                 raise OSError(msg) from None
+
+
+def _open_log(path: Path, mode: str):
+    """A log file opened for the job. A committed annexed log in its place (a
+    clone numbers its local jobs from 1 again, so slurm-1.out of a recorded
+    job is there) is replaced by a file of its own, never written through:
+    that would change, or for absent content fail on, the stored content."""
+    if path.is_symlink() and "annex/objects/" in os.readlink(path):
+        kept = path.read_bytes() if mode == "ab" and path.exists() else b""
+        path.unlink()
+        path.write_bytes(kept)
+    return open(path, mode)
 
 
 def main(argv: list[str] | None = None) -> int:
