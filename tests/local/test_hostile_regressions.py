@@ -198,3 +198,18 @@ def test_a_container_replay_keeps_the_image_out_of_inputs(tmp_path):
     (fin,) = api(ds, "slurm_finish", wait=True, wait_timeout=60)
     assert fin["status"] == "ok", fin
     assert (Path(ds.path) / "o/r").read_text() == "hi\n"
+
+
+def test_a_wrap_command_holding_a_secret_leaves_no_copy_once_the_job_ended(tmp_path):
+    ds = make_dataset(tmp_path / "ds", files={"README": "x\n"})
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    (res,) = api(ds, "slurm_schedule",
+                 ["sbatch", f"--wrap=mkdir -p out && echo {token} | wc -c > out/n"],
+                 outputs=["out"], backend="local")
+    assert res["status"] == "ok", res["message"]
+    (done,) = api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    assert done["status"] == "ok", done["message"]
+    ours = Path(ds.path) / ".git" / "slurmsweep"
+    leaks = [p for p in ours.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
+    assert leaks == []
+    assert token not in git(ds, "log", "-p", "--all")

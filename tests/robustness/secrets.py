@@ -233,10 +233,9 @@ def _search(ds: Path, planted: list[Secret], user_files: set[str], setup_head: s
             data = path.read_bytes()
         except OSError:
             continue
-        # The backend's copy of a batch script is the user's file, like
-        # Slurm's own spool copy of it.
-        own = rel in user_files or (rel.startswith(".git/slurmsweep/local/jobs/")
-                                    and rel.endswith(".script"))
+        # The local backend's copy of a batch script is gone once the job
+        # ended (a --wrap command is the script): no exemption for it.
+        own = rel in user_files
         places.append((rel, data, own))
     for secret in planted:
         found = []

@@ -163,11 +163,21 @@ class Runner:
         write_text(spec_file, replace(spec, env=None, args=redact_argv(spec.args)).to_json())
         with self.files.locked(job_id) as job:
             job.runner = RunnerProcess(os.getpid(), proc_start(os.getpid()))
+        try:
+            self._run_tasks(spec, job_id, len(job.tasks))
+        finally:
+            # A --wrap command is the script, and it may hold a secret: it
+            # stays on disk only while the job can still run it (Slurm's
+            # spool keeps a batch script as long, and no longer).
+            self.files.path(job_id, ".script").unlink(missing_ok=True)
+        return 0
+
+    def _run_tasks(self, spec: LocalJobSpec, job_id: str, count: int) -> None:
         if not self._wait_for_dependencies(spec, job_id):
-            return 0
-        throttle = threading.BoundedSemaphore(spec.throttle or len(job.tasks))
+            return
+        throttle = threading.BoundedSemaphore(spec.throttle or count)
         threads = []
-        for index in range(len(job.tasks)):
+        for index in range(count):
             throttle.acquire()
             if index not in self._pending(job_id):
                 throttle.release()
@@ -179,7 +189,6 @@ class Runner:
             threads.append(thread)
         for thread in threads:
             thread.join()
-        return 0
 
     def _wait_for_dependencies(self, spec: LocalJobSpec, job_id: str) -> bool:
         """Whether the tasks may start; False once there is nothing left to run."""
