@@ -38,6 +38,7 @@ class Row:
     end: str | None = None
     node: str | None = None
     outputs: list[str] = field(default_factory=list)
+    missing_outputs: list[str] = field(default_factory=list)
     logs: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     log_tail: str = ""
@@ -124,6 +125,7 @@ def _sweep_table(root: Path, commit: str, sweeps: list[FoundRecord], sweep_root:
                             resources=_resources(p.get("resources")), record_commit=found.commit,
                             attempts=attempts, start=p.get("start"), end=p.get("end"),
                             node=p.get("node"), outputs=list(p.get("outputs") or []),
+                            missing_outputs=list(p.get("missing_outputs") or []),
                             logs=list(p.get("logs") or []))
     last = mine[-1].record.record
     snapshot = f"{sweep_root}/sweep.yaml"
@@ -161,6 +163,7 @@ def _jobs_table(root: Path, commit: str, found: list[FoundRecord], title: str) -
                             resources=_resources(task.get("resources")), start=task.get("start"),
                             end=task.get("end"), node=task.get("node"),
                             outputs=f.record.declared_outputs,
+                            missing_outputs=list(rec.get("missing_outputs") or []),
                             logs=list(rec.get("slurm_outputs") or [])))
     last = found[-1].record.record
     table = Table(title=title, kind="jobs", commit=commit, rows=rows, dsid=last.get("dsid"),
@@ -221,14 +224,14 @@ RESOURCE_COLUMNS = ["elapsed_s", "total_cpu_s", "cpu_efficiency", "max_rss_bytes
 def write_csv(table: Table, path: Path) -> None:
     """``results.csv``; its ``dataset_commit`` column says which commit it describes."""
     params, metrics = table.params, table.metrics
-    fixed = {"point", "case", "state", "exit_code", "attempts", *RESOURCE_COLUMNS, "node",
-             "start", "end", "record_commit", "dataset_commit"}
+    fixed = {"point", "case", "state", "exit_code", "attempts", "missing_outputs",
+             *RESOURCE_COLUMNS, "node", "start", "end", "record_commit", "dataset_commit"}
     # A parameter or metric named like a column of ours (a metric "case")
     # keeps its value under a prefixed name rather than a duplicate header.
     param_cols = [f"param.{p}" if p in fixed else p for p in params]
     metric_cols = [f"metric.{m}" if m in fixed | set(param_cols) else m for m in metrics]
     header = (["point", "case", *param_cols, "state", "exit_code", "attempts",
-               *RESOURCE_COLUMNS, "node", "start", "end", *metric_cols, "record_commit",
+               "missing_outputs", *RESOURCE_COLUMNS, "node", "start", "end", *metric_cols, "record_commit",
                "dataset_commit"])
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -236,6 +239,7 @@ def write_csv(table: Table, path: Path) -> None:
         for r in table.rows:
             used = asdict(r.resources)
             writer.writerow([r.point, r.case, *(r.params.get(p) for p in params), r.state,
-                             r.exit_code, r.attempts, *(used[c] for c in RESOURCE_COLUMNS),
+                             r.exit_code, r.attempts, " ".join(r.missing_outputs),
+                             *(used[c] for c in RESOURCE_COLUMNS),
                              r.node, r.start, r.end, *(r.metrics.get(m) for m in metrics),
                              r.record_commit, table.commit])

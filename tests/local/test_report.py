@@ -12,7 +12,7 @@ import pytest
 import yaml
 from datalad.api import Dataset
 
-from ..helpers import api, chromium, distinct_colours, git, render_page
+from ..helpers import api, chromium, distinct_colours, git, make_dataset, render_page
 
 # The failing point also prints an AWS key id (AWS's documented example),
 # put together at run time: the configuration itself may hold no secret.
@@ -150,3 +150,17 @@ def test_init_into_an_annex_dataset_and_annexed_metrics_are_read(tmp_path):
     api(ds, "slurm_report", output_dir=str(tmp_path / "out"))
     rows = _rows(tmp_path / "out" / "results.csv")
     assert len(rows) == 12 and all(float(r["energy"]) > 0 for r in rows)
+
+
+def test_the_table_names_the_outputs_a_job_did_not_write(tmp_path):
+    ds = make_dataset(tmp_path / "ds", files={"some.sh": "#!/bin/bash\necho x > written.txt\n"})
+    (res,) = api(ds, "slurm_schedule", ["sbatch", "some.sh"], outputs=["written.txt", "lost.txt"],
+                 backend="local")
+    assert res["status"] == "ok", res["message"]
+    (done,) = api(ds, "slurm_finish", wait=True, wait_timeout=60)
+    assert "declared outputs missing: lost.txt" in done["message"]
+    out = tmp_path / "out"
+    api(ds, "slurm_report", "HEAD", output_dir=str(out))
+    with open(out / "results.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["state"] == "COMPLETED" and row["missing_outputs"] == "lost.txt"
