@@ -6,12 +6,13 @@ node may not even reach the dataset's remotes.
 """
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 
 from datalad.distribution.dataset import Dataset
 
 from ..errors import AbsentContentError, ScheduleError
-from ..provenance.datasets import read_layout
+from ..provenance.datasets import TOP, read_layout
 from .model import JobSpec
 from .placeholders import expand_inputs
 from .prepare import prepare
@@ -47,7 +48,12 @@ def get_paths(ds_root: Path, paths: list[str]) -> None:
 def install_subdatasets(ds_root: Path, spec: JobSpec) -> bool:
     """Install the subdatasets (at any depth) holding the job's paths;
     whether any was installed."""
-    paths = [*spec.inputs, *spec.extra_inputs, *spec.outputs]
+    return install_holders(ds_root, [*spec.inputs, *spec.extra_inputs, *spec.outputs])
+
+
+def install_holders(ds_root: Path, paths: list[str]) -> bool:
+    """Install the subdatasets (at any depth) holding ``paths``; whether any
+    was installed."""
     installed = False
     for _ in range(_MAX_DEPTH):
         layout = read_layout(ds_root)
@@ -57,6 +63,19 @@ def install_subdatasets(ds_root: Path, spec: JobSpec) -> bool:
         _get(ds_root, holders, get_data=False)
         installed = True
     raise ScheduleError(f"subdatasets nested over {_MAX_DEPTH} levels deep")
+
+
+def get_sweep_models(ds_root: Path, configs: list[str]) -> None:
+    """For a sweep replay: the directory of each sweep's configuration (the
+    model, whose module commands the generated scripts run) when it lies in
+    a subdataset: installed, and its content got, as a fresh clone lacks
+    both. A model in the dataset itself is the user's to get."""
+    install_holders(ds_root, configs)
+    layout = read_layout(ds_root)
+    models = sorted({d for c in configs
+                     if layout.owner(d := (posixpath.dirname(c) or ".")) != TOP})
+    if models:
+        _get(ds_root, models, get_data=True)
 
 
 def get_inputs(ds_root: Path, spec: JobSpec) -> None:

@@ -29,7 +29,7 @@ from ..provenance.git import (
 from ..provenance.paths import normalise_recorded
 from ..provenance.record import ParsedRecord, parse_record
 from ..redact import REDACTED
-from .content import get_inputs, install_subdatasets, prepare_getting_script
+from .content import get_inputs, get_sweep_models, install_subdatasets, prepare_getting_script
 from .model import Job, JobSpec, SweepMember
 from .prepare import check_conflicts, prepare
 from .replay_sweep import (
@@ -288,6 +288,8 @@ def make_present(root: Path, replays: list[Replay]) -> bool:
         for item in (r for r in replays if r.spec.sweep is None):
             installed = install_subdatasets(root, item.spec) or installed
             get_inputs(root, item.spec)
+        get_sweep_models(root, sorted({r.spec.sweep.config for r in replays
+                                       if r.spec.sweep and r.spec.sweep.config}))
     except ScheduleError as exc:
         raise RescheduleError(str(exc)) from None
     return installed

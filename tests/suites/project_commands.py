@@ -224,3 +224,23 @@ def test_sweep_of_a_model_kept_in_a_subdataset(tmp_path, backend):
     refused = api(ds, "slurm_sweep", str(inside), backend=backend)
     assert any("lies in the subdataset model" in r["message"] for r in refused), refused
     assert not (Path(model.path) / "runs").exists()
+
+
+def test_sweep_replayed_in_a_fresh_clone_gets_its_model_subdataset(tmp_path, backend):
+    import shutil
+
+    from ..helpers import MODEL
+    origin = make_dataset(tmp_path / "origin")
+    model = origin.create("model", result_renderer="disabled")
+    shutil.copytree(MODEL, Path(model.path), symlinks=True, dirs_exist_ok=True)
+    origin.save(recursive=True, message="model", result_renderer="disabled")
+    sweep(origin, Path(model.path) / "slurm_config_setup.yaml", backend, wait=True,
+          wait_timeout=180)
+    ds = clone(source=origin.path, path=str(tmp_path / "ds"), result_renderer="disabled")
+    assert not (Path(ds.path) / "model" / "bin").exists()  # the model is not installed
+    ((sha, _),) = sweep_records(ds)
+    replayed = [r for r in api(ds, "slurm_reschedule", sha) if r["status"] != "notneeded"]
+    assert all(r["status"] == "ok" for r in replayed), replayed
+    finished = finish(ds)
+    assert [r["status"] for r in finished] == ["ok"] * 3, [r["message"] for r in finished]
+    assert len(sweep_records(ds)) == 2
