@@ -97,7 +97,8 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
             yield _unfinished(job, status, False)
             continue
         # An --alt-dir job wrote outside the dataset: its files come home first.
-        bring_back(ds_root, job.spec, log_paths(job, status))
+        if job.spec.alt_dir:
+            bring_back(ds_root, job.spec, log_paths(job, status))
         found = expanded[job.token] = expand_outputs(ds_root, job.outputs)
         succeeded = state.is_success and not found.none_written
         closing = close_failed and (

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import ScheduleError
 from ..provenance.datasets import Layout
-from .outputs import expand_pattern, is_glob
+from .outputs import expand_pattern, is_glob, reserved
 
 _SPLIT = ("{inputs}", "{outputs}")
 EXPAND_CHOICES = ("inputs", "outputs", "both")
@@ -39,8 +39,7 @@ def expand_inputs(ds_root: Path, layout: Layout, patterns: list[str]) -> list[st
         matches = expand_pattern(ds_root, pattern) if is_glob(pattern) else []
         if matches:
             found.extend(matches)
-        elif layout.absent_holder(pattern.split("*")[0].split("?")[0].split("[")[0]
-                                  .rstrip("/") or "."):
+        elif layout.absent_holder(reserved([pattern])[0]):
             found.append(pattern)
         elif is_glob(pattern):
             raise ScheduleError(f"input pattern {pattern!r} matches no file in the dataset")

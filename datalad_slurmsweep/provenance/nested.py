@@ -19,8 +19,7 @@ from pathlib import Path
 from ..crashpoints import crashpoint
 from .commits import PlannedCommit
 from .committing import CommitResult, commit_plans
-from .datasets import TOP, Layout, depth_first, local, read_layout
-from .git import succeeds
+from .datasets import TOP, Layout, depth_first, is_annexed, local, read_layout
 from .index import remove_stale_indexes
 
 Split = dict[str, dict[str, list[str]]]  # dataset -> plan key -> local paths
@@ -88,8 +87,7 @@ def commit_nested(top: Path, planned: list[PlannedCommit], use_annex: bool, *,
         if root != TOP:
             remove_stale_indexes(repo)
         result = commit_plans(
-            repo, plans, use_annex if root == TOP else succeeds(repo, "config", "--local",
-                                                                "--get", "annex.version"),
+            repo, plans, use_annex if root == TOP else is_annexed(repo),
             before_move=before_move if root == TOP else None, skip_unchanged=root != TOP)
         where = "" if root == TOP else f"in subdataset {root}: "
         failed.update({key: where + why for key, why in result.failed.items()})

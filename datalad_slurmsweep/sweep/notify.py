@@ -7,6 +7,7 @@ post to the channel), so it never appears in an error, a reason or a log line.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -153,7 +154,7 @@ def _post(url: str, data: bytes, timeout: float) -> tuple[bool, str]:
         return False, _scrub(f"webhook unreachable: {exc.reason}", url)
     except TimeoutError:
         return False, f"webhook timed out after {timeout:g}s"
-    except Exception as exc:  # best effort: nothing may escape
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # best effort
         return False, _scrub(f"webhook failed: {type(exc).__name__}: {exc}", url)
 
 
@@ -179,7 +180,7 @@ def send(url: str, title: str, text: str, *, timeout: float = 5.0,
             worker.join(timeout)
             outcome = result[0] if result else (
                 False, f"webhook timed out after {timeout:g}s")
-    except Exception as exc:  # e.g. facts that are not JSON-serialisable
+    except (TypeError, ValueError, RuntimeError) as exc:  # e.g. facts JSON cannot hold
         outcome = (False, _scrub(f"webhook failed: {type(exc).__name__}: {exc}", url))
     if outcome[0]:
         lgr.debug("webhook notification sent: %s", title)

@@ -3,13 +3,12 @@ that finish together are one record, so one commit on one branch."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from datalad_slurmsweep.jobs.store import JobStore
 from datalad_slurmsweep.provenance.record import parse_record
 
-from ..helpers import OK, api, git, make_dataset, sweep, sweep_records
+from ..helpers import OK, api, commit_while_running, git, make_dataset, sweep, sweep_records
 from ..helpers import sweep_config as config
 
 
@@ -59,20 +58,7 @@ def test_a_user_committing_during_an_octopus_finish_loses_nothing(tmp_path):
         api(ds, "slurm_schedule", ["sbatch", f"job{i}.sh"], outputs=[f"out/{i}"])
     finish = subprocess.Popen(["datalad", "slurm-finish", "--octopus", "--wait"],
                               cwd=ds.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    user_commits = 0
-    while finish.poll() is None and user_commits < 200:
-        name = f"mine-{user_commits}.txt"
-        (Path(ds.path) / name).write_text("the user's own work\n")
-        added = subprocess.run(["git", "add", name], cwd=ds.path, capture_output=True)
-        if added.returncode == 0 and subprocess.run(
-                ["git", "commit", "-qm", f"user {user_commits}"], cwd=ds.path,
-                capture_output=True).returncode == 0:
-            user_commits += 1
-        time.sleep(0.01)
-    out, err = finish.communicate(timeout=300)
-    assert finish.returncode == 0, err
-    if git(ds, "diff", "--cached", "--name-only").strip():
-        git(ds, "commit", "-qm", f"user {user_commits}")
+    user_commits = commit_while_running(ds, finish)
     assert user_commits > 0
     (merge,) = git(ds, "log", "--merges", "--format=%H").split()
     parents = git(ds, "log", "-1", "--format=%P", merge).split()

@@ -3,12 +3,19 @@ honest record per job (the full trial counts are in ``make robustness``)."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from ..helpers import api, git, make_dataset, open_jobs, records, wait_terminal
+from ..helpers import (
+    api,
+    commit_while_running,
+    git,
+    make_dataset,
+    open_jobs,
+    records,
+    wait_terminal,
+)
 
 JOB = "#!/bin/sh\nmkdir -p \"$1\"\necho \"$SLURM_JOB_ID\" > \"$1/result.txt\"\n"
 
@@ -43,26 +50,9 @@ def test_two_finishes_at_once_record_every_job_once(tmp_path, trial):
 
 def test_a_user_committing_during_a_finish_loses_nothing(tmp_path):
     ds, ids = finished_jobs(tmp_path, 15)
-    root = Path(ds.path)
     finish = subprocess.Popen(["datalad", "slurm-finish"], cwd=ds.path,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    user_commits = 0
-    while finish.poll() is None and user_commits < 200:
-        name = f"mine-{user_commits}.txt"
-        (root / name).write_text("the user's own work\n")
-        # Like any two git processes, the user's may meet our index.lock
-        # for a moment: a refused step is simply tried again.
-        added = subprocess.run(["git", "add", name], cwd=ds.path, capture_output=True)
-        if added.returncode == 0 and subprocess.run(
-                ["git", "commit", "-qm", f"user {user_commits}"], cwd=ds.path,
-                capture_output=True).returncode == 0:
-            user_commits += 1
-        time.sleep(0.01)
-    out, err = finish.communicate(timeout=300)
-    assert finish.returncode == 0, err
-    # A user whose commit met our index.lock commits again, as git tells them.
-    if git(ds, "diff", "--cached", "--name-only").strip():
-        git(ds, "commit", "-qm", f"user {user_commits}")
+    user_commits = commit_while_running(ds, finish)
     assert user_commits > 0  # the race took place
     assert sorted(record_ids(ds), key=int) == sorted(ids, key=int)
     for sha, rec in records(ds):

@@ -24,6 +24,7 @@ from contextlib import ExitStack, suppress
 from dataclasses import replace
 from pathlib import Path
 
+from ...errors import SlurmsweepError
 from ...redact import redact_argv
 from .. import sbatch as sa
 from ..base import JobId, JobState, Resources
@@ -234,8 +235,9 @@ class Runner:
                   throttle: threading.BoundedSemaphore) -> None:
         try:
             self._run_one(spec, job_id, index)
-        except Exception:
-            # The task stays non-terminal and turns NODE_FAIL once we exit.
+        except (OSError, ValueError, SlurmsweepError):
+            # The task stays non-terminal and turns NODE_FAIL once we exit;
+            # anything else reaches threading's excepthook, i.e. the log.
             lgr.exception("job %s: task %d", job_id, index)
         finally:
             os.close(slot)
