@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -60,3 +61,48 @@ def pid_alive(pid: int) -> bool:
 def output(argv: list[str], **kwargs) -> str:
     """The decoded standard output of a checked run."""
     return run(argv, **kwargs).stdout.decode(errors="replace")
+
+
+class Feed:
+    """A long-running command fed lines while we work (``--batch`` modes),
+    so that it runs on the other core instead of after us. Its standard
+    error goes to a file, not a pipe: a chatty command must not block on
+    output we read only at the end. Leaving the ``with`` block closes its
+    input, waits, and raises ``error`` if it failed."""
+
+    def __init__(self, argv: list[str], *, cwd: str | Path,
+                 env: Mapping[str, str] | None = None,
+                 error: type[ProcessError] = ProcessError):
+        self.argv = argv
+        self.cwd = cwd
+        self.env = dict(env) if env is not None else None
+        self.error = error
+        self.proc: subprocess.Popen | None = None
+        self.stderr = tempfile.TemporaryFile()
+
+    def __enter__(self) -> Feed:
+        try:
+            self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env,
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=self.stderr)
+        except (FileNotFoundError, PermissionError) as exc:
+            raise self.error(f"{self.argv[0]} cannot be run ({exc.strerror})",
+                             argv=self.argv) from None
+        return self
+
+    def write(self, data: bytes) -> None:
+        self.proc.stdin.write(data)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        returncode = self.proc.wait()
+        self.stderr.seek(0)
+        stderr = self.stderr.read().decode(errors="replace").strip()
+        self.stderr.close()
+        if returncode != 0 and exc[0] is None:
+            raise self.error(f"{_describe(self.argv)} failed (exit {returncode})"
+                             + (f": {stderr}" if stderr else ""),
+                             argv=self.argv, returncode=returncode, stderr=stderr)

@@ -11,6 +11,7 @@ Files of other running jobs are never staged, so never swept in.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -19,12 +20,16 @@ from pathlib import Path
 
 from ..errors import GitError
 from ..process import pid_alive
+from . import ingest
 from .git import git, literal
 from .paths import ancestors_and_self
 
 _CHUNK = 2000
 Env = Mapping[str, str] | None
 BUILD_REF_PREFIX = "refs/slurmsweep/build-"
+# DataLad runs every git-annex command with dotfiles treated like any file
+# (AnnexRepo's common options); so do we, to leave what datalad save leaves.
+DATALAD_ANNEX = ("-c", "annex.dotfiles=true", "annex")
 
 
 @dataclass
@@ -111,10 +116,12 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
     Files are named one by one on standard input, never as pathspecs: given
     as arguments, git-annex matches each against the whole work tree, which
     made 2000 paths take 74 s instead of 9 s in a 5000-point sweep. As with
-    ``datalad save``, new files and annexed (locked) files go through
-    ``git annex add`` (which applies annex.largefiles); files the index holds
-    as regular files (in git, or unlocked in the annex) go through
-    ``git update-index``, whose clean filter keeps each where it was.
+    ``datalad save``, new files and rewritten annexed (locked) files are
+    annexed or put in git as annex.largefiles says, and annexed locked; this
+    is done in bulk (``ingest.py``) with ``git annex add --batch`` for what
+    the bulk path does not cover. Files the index holds as regular files (in
+    git, or unlocked in the annex) go through ``git update-index``, whose
+    clean filter keeps each where it was.
     ``env`` names the index (``GIT_INDEX_FILE``) to stage into. File names
     travel as bytes (``os.fsencode``), so names that are not UTF-8 survive.
     ``links`` are subdatasets (path -> commit) to record as gitlinks: their
@@ -138,15 +145,21 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
     # Batch mode does not restage a modified unlocked file; named on the
     # command line, git annex add does, and locks it as datalad save would.
     for chunk in _chunks(unlocked):
-        git(repo, "annex", "add", "--quiet", "--", *chunk, env=env)
+        git(repo, *DATALAD_ANNEX, "add", "--quiet", "--", *chunk, env=env)
     if to_annex and use_annex:
-        git(repo, "annex", "add", "--batch", "--quiet",
-            input=b"".join(os.fsencode(f) + b"\n" for f in to_annex), env=env)
+        symlinks, small, fallback = _annex(repo, to_annex, indexed, env)
+        to_git += small
+        _stage_symlinks(repo, symlinks, env)
+        if fallback:
+            git(repo, *DATALAD_ANNEX, "add", "--batch", "--quiet",
+                input=b"".join(os.fsencode(f) + b"\n" for f in fallback), env=env)
     elif to_annex:
         to_git += to_annex
     if to_git:
-        git(repo, "update-index", "--add", "-z", "--stdin",
-            input=b"".join(os.fsencode(f) + b"\0" for f in to_git), env=env)
+        # Content meant for git stays in git: the annex clean filter must not
+        # second-guess (annex.largefiles) what was decided above.
+        git(repo, "-c", "annex.gitaddtoannex=false", "update-index", "--add", "-z",
+            "--stdin", input=b"".join(os.fsencode(f) + b"\0" for f in to_git), env=env)
     gone = [p for p in indexed if not os.path.lexists(repo / p)]
     if gone:
         git(repo, "update-index", "--force-remove", "-z", "--stdin",
@@ -155,6 +168,50 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
         git(repo, "update-index", "--add", "-z", "--index-info",
             input=b"".join(f"160000 {sha}\t".encode() + os.fsencode(p) + b"\0"
                            for p, sha in links.items()), env=env)
+
+
+def _link_blob(target: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(target) + target).hexdigest()
+
+
+def _annex(repo: Path, files: list[str], indexed: dict[str, tuple[str, str]],
+           env: Env) -> tuple[list[str], list[str], list[str]]:
+    """Annex new and rewritten files the fast way (``ingest.py``). Returns
+    the symlinks to stage (new annex links among them), the files whose
+    content goes to git, and those left to ``git annex add``. A symlink
+    found here is staged as it is; a changed one that points at annexed
+    content here is also recorded in the location log (the state a killed
+    run leaves between linking and logging)."""
+    links, regular = [], []
+    for f in files:
+        (links if os.path.islink(repo / f) else regular).append(f)
+    changed = [f for f in links if indexed.get(f, ("", ""))[1]
+               != _link_blob(os.readlink(os.fsencode(repo / f)))]
+    cfg = ingest.settings(repo)
+    done = ingest.ingest(repo, regular, cfg, env)
+    if cfg.usable:
+        ingest.record_present(repo, {k for f in changed
+                                     if (k := ingest.annex_link_key(repo, f, cfg))}, cfg)
+    return [*done.linked, *changed], done.to_git, done.fallback
+
+
+def _stage_symlinks(repo: Path, paths: list[str], env: Env) -> None:
+    """Stage symlinks without git opening each: no filter applies to a
+    symlink and its blob is its target, so the blobs are written in one
+    pack (``fast-import``) and the entries set with ``--index-info``,
+    instead of a loose object file per link (``update-index --add``)."""
+    if not paths:
+        return
+    blobs: dict[str, bytes] = {}
+    lines = []
+    for path in paths:
+        target = os.readlink(os.fsencode(repo / path))
+        sha = _link_blob(target)
+        blobs[sha] = target
+        lines.append(f"120000 {sha}\t".encode() + os.fsencode(path) + b"\0")
+    stream = [b"blob\ndata %d\n%s\n" % (len(t), t) for t in blobs.values()]
+    git(repo, "fast-import", "--quiet", "--done", input=b"".join([*stream, b"done\n"]))
+    git(repo, "update-index", "-z", "--index-info", input=b"".join(lines), env=env)
 
 
 def covering(paths: list[str], limit: int = 64) -> list[str]:

@@ -1,0 +1,274 @@
+"""Annexing many new files at the cost of hashing them.
+
+``git annex add --batch`` costs 3-6 ms per file, growing with the size of
+the dataset; hashing the same bytes costs microseconds. So the work of
+``git annex add`` on a new file is done here in bulk, with git-annex's own
+plumbing wherever git-annex knows something we should not guess:
+
+1. which files are large: ``annex.largefiles`` (git config, then the
+   ``.gitattributes`` of each file, then ``git annex config``) evaluated by
+   ``largefiles.py``; a file it cannot decide goes to ``git annex add``;
+2. the key of each large file: ``git annex calckey --batch``, with the
+   backend ``git annex add`` would use (the ``annex.backend`` attribute,
+   else ``git config annex.backend``, else git-annex's default);
+3. where its content lives: ``git annex examinekey --batch`` (``${objectpath}``);
+4. the content is hard-linked there and made read-only (file and key
+   directory, as git-annex freezes content), then the file is atomically
+   replaced by the relative symlink ``git annex add`` would write;
+5. the location log: one ``git annex setpresentkey --batch``.
+
+The symlinks are then staged like any file (``stage`` in ``commits.py``).
+Every step can be repeated: a command killed half-way finds files that are
+already links to present content, and just records and stages them.
+
+Anything this does not cover exactly (unlocked adding, shared repositories,
+freeze hooks, ignored files, a ``.git`` file instead of a
+directory, a cross-device work tree) falls back to ``git annex add``.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import process
+from ..errors import GitError
+from .git import git, git_text, succeeds
+from .largefiles import FileFacts, Unsupported, compile_expression
+
+DEFAULT_BACKEND = "SHA256E"
+_WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+
+
+@dataclass
+class Ingested:
+    linked: list[str] = field(default_factory=list)  # now annex symlinks, to stage
+    to_git: list[str] = field(default_factory=list)  # small files: their content to git
+    fallback: list[str] = field(default_factory=list)  # for ``git annex add``
+
+
+@dataclass(frozen=True)
+class AnnexSettings:
+    uuid: str
+    objects: Path  # <top>/.git/annex/objects
+    largefiles: str | None  # from git config: overrides the attributes
+    default_largefiles: str  # git annex config, or "anything"
+    backend: str  # when no attribute names one
+    usable: bool  # False: leave everything to ``git annex add``
+
+
+def _config(repo: Path) -> dict[str, str]:
+    out = git(repo, "config", "-z", "--list", check=False)
+    found = {}
+    for item in out.split(b"\0"):
+        key, _, value = item.decode(errors="replace").partition("\n")
+        if key:
+            found[key.lower()] = value
+    return found
+
+
+def _branch_config(repo: Path, name: str) -> str | None:
+    """``git annex config --get``, asked only when the git-annex branch has
+    a config log at all (one cheap ``cat-file`` in the common case)."""
+    if not succeeds(repo, "cat-file", "-e", "git-annex:config.log"):
+        return None
+    value = git_text(repo, "annex", "config", "--get", name, check=False).strip()
+    return value or None
+
+
+def settings(repo: Path) -> AnnexSettings:
+    config = _config(repo)
+    top = Path(repo)
+    uuid = config.get("annex.uuid", "")
+    blockers = [
+        not uuid, not (top / ".git").is_dir(),
+        config.get("core.sharedrepository", "false").lower() not in ("false", "0", "umask"),
+        "annex.freezecontent-command" in config, "annex.addunlocked" in config,
+        config.get("annex.crippledfilesystem", "false").lower() == "true",
+    ]
+    if not any(blockers) and _branch_config(repo, "annex.addunlocked"):
+        blockers.append(True)
+    backend = (config.get("annex.backend") or config.get("annex.backends", "").split(" ")[0]
+               or DEFAULT_BACKEND)
+    default = None
+    if not any(blockers) and "annex.largefiles" not in config:
+        default = _branch_config(repo, "annex.largefiles")
+    return AnnexSettings(uuid=uuid, objects=top / ".git" / "annex" / "objects",
+                         largefiles=config.get("annex.largefiles"),
+                         default_largefiles=default or "anything", backend=backend,
+                         usable=not any(blockers))
+
+
+def _attributes(repo: Path, files: list[str], env: Mapping[str, str] | None
+                ) -> dict[str, dict[str, str]]:
+    out = git(repo, "check-attr", "-z", "--stdin", "annex.largefiles", "annex.backend",
+              input=b"".join(os.fsencode(f) + b"\0" for f in files), env=env)
+    words = out.split(b"\0")
+    found: dict[str, dict[str, str]] = {}
+    for i in range(0, len(words) - 2, 3):
+        path, attr, value = (os.fsdecode(w) for w in words[i:i + 3])
+        found.setdefault(path, {})[attr] = value
+    return found
+
+
+def _ignored(repo: Path, files: list[str], env: Mapping[str, str] | None) -> set[str]:
+    out = git(repo, "check-ignore", "-z", "--stdin", "--no-index",
+              input=b"".join(os.fsencode(f) + b"\0" for f in files), env=env, check=False)
+    return {os.fsdecode(p) for p in out.split(b"\0") if p}
+
+
+def decide(repo: Path, files: list[str], cfg: AnnexSettings,
+           env: Mapping[str, str] | None = None) -> tuple[dict[str, str], Ingested]:
+    """Large files with their backend, and the rest sorted into to_git/fallback."""
+    result = Ingested()
+    if not files:
+        return {}, result
+    ignored = _ignored(repo, files, env)
+    attrs = _attributes(repo, files, env)
+    large: dict[str, str] = {}
+    for path in files:
+        if path in ignored:
+            result.fallback.append(path)
+            continue
+        given = attrs.get(path, {})
+        expression = cfg.largefiles
+        if expression is None:
+            value = given.get("annex.largefiles", "unspecified")
+            expression = cfg.default_largefiles if value == "unspecified" else value
+        backend = given.get("annex.backend", "unspecified")
+        try:
+            if value_is_unset(expression) or value_is_unset(backend):
+                raise Unsupported("an unset attribute")
+            full = os.path.join(repo, path)
+            is_large = compile_expression(expression)(
+                FileFacts(path, full, os.lstat(full).st_size))
+        except (Unsupported, OSError):
+            result.fallback.append(path)
+            continue
+        if is_large:
+            large[path] = cfg.backend if backend == "unspecified" else backend
+        else:
+            result.to_git.append(path)
+    return large, result
+
+
+def value_is_unset(value: str) -> bool:
+    return value in ("unset", "set")
+
+
+def _keys(repo: Path, large: dict[str, str]) -> dict[str, str]:
+    by_backend: dict[str, list[str]] = {}
+    for path, backend in large.items():
+        by_backend.setdefault(backend, []).append(path)
+    keys: dict[str, str] = {}
+    for backend, paths in by_backend.items():
+        out = git(repo, "annex", "calckey", "--batch", "-z", f"--backend={backend}",
+                  input=b"".join(os.fsencode(p) + b"\0" for p in paths))
+        # One key per line, an empty line for a file it could not read.
+        found = out.decode(errors="surrogateescape").split("\n")[:len(paths)]
+        for path, key in zip(paths, found, strict=False):
+            keys[path] = key.strip()
+    return keys
+
+
+def _object_paths(repo: Path, keys: set[str]) -> dict[str, str]:
+    order = sorted(keys)
+    out = git(repo, "annex", "examinekey", "--batch", "--format=${objectpath}\n",
+              input="".join(k + "\n" for k in order).encode())
+    return dict(zip(order, out.decode(errors="surrogateescape").splitlines(), strict=False))
+
+
+class _Placer:
+    """Content into the annex (a hard link, made read-only with its key
+    directory, as git-annex freezes content), then the file replaced by its
+    symlink in one rename, so the path never disappears. Hash directories
+    made once are remembered: this is the loop a 100 000-file finish runs."""
+
+    def __init__(self, repo: Path):
+        self.repo = str(repo)
+        self.made: set[str] = set()
+        umask = os.umask(0o022)
+        os.umask(umask)
+        self.frozen_dir = 0o777 & ~umask & ~_WRITE
+
+    def _key_dir(self, key_dir: str) -> None:
+        parent = os.path.dirname(key_dir)
+        if parent not in self.made:
+            os.makedirs(parent, exist_ok=True)
+            self.made.add(parent)
+        try:
+            os.mkdir(key_dir)
+        except FileExistsError:  # dropped or partial content once: writable again
+            os.chmod(key_dir, 0o755)
+
+    def place(self, path: str, obj: str) -> None:
+        """``obj`` is relative to the top of the repository."""
+        full = os.path.join(self.repo, path)
+        obj_full = os.path.join(self.repo, obj)
+        key_dir = os.path.dirname(obj_full)
+        st = os.lstat(full)
+        if st.st_nlink > 1:
+            # Another name would share the annexed inode: git annex add
+            # knows what annex.thin and friends want done with such a file.
+            raise OSError("has other hard links")
+        try:
+            self._key_dir(key_dir)
+            os.link(full, obj_full)
+            os.chmod(obj_full, st.st_mode & ~_WRITE & 0o7777)
+        except FileExistsError:
+            pass  # the same content is annexed already
+        os.chmod(key_dir, self.frozen_dir)
+        target = "../" * path.count("/") + obj
+        temporary = f"{full}.slurmsweep-link-{os.getpid()}"
+        os.symlink(target, temporary)
+        os.replace(temporary, full)
+
+
+def annex_link_key(repo: Path, path: str, cfg: AnnexSettings) -> str | None:
+    """The key of an annex symlink whose content is here, else None."""
+    full = os.path.join(repo, path)
+    target = os.readlink(full)
+    resolved = os.path.normpath(os.path.join(os.path.dirname(full), target))
+    if not resolved.startswith(str(cfg.objects) + os.sep) or not os.path.exists(resolved):
+        return None
+    return os.path.basename(resolved)
+
+
+def ingest(repo: Path, files: list[str], cfg: AnnexSettings,
+           env: Mapping[str, str] | None = None) -> Ingested:
+    """Annex the large ones of ``files`` (new or rewritten regular files)."""
+    if not cfg.usable:
+        return Ingested(fallback=list(files))
+    large, result = decide(repo, files, cfg, env)
+    keys = _keys(repo, large)
+    objects = _object_paths(repo, set(keys.values()))
+    present: set[str] = set()
+    placer = _Placer(repo)
+    # The location log is written by git-annex on the other core while we
+    # place the content; a key is logged only once its content is in place.
+    with process.Feed(["git", "annex", "setpresentkey", "--batch"], cwd=repo,
+                      error=GitError) as log:
+        for path, key in keys.items():
+            obj = objects.get(key)
+            if not key or not obj:
+                result.fallback.append(path)
+                continue
+            try:
+                placer.place(path, obj)
+            except OSError:
+                result.fallback.append(path)
+                continue
+            result.linked.append(path)
+            if key not in present:
+                present.add(key)
+                log.write(f"{key} {cfg.uuid} 1\n".encode())
+    return result
+
+
+def record_present(repo: Path, keys: set[str], cfg: AnnexSettings) -> None:
+    """Tell the location log that this repository has ``keys``."""
+    if keys:
+        git(repo, "annex", "setpresentkey", "--batch",
+            input="".join(f"{k} {cfg.uuid} 1\n" for k in sorted(keys)).encode())
