@@ -176,8 +176,11 @@ def _open_jobs(ctx: DatasetContext, wanted: list[JobId] | None) -> Iterator[dict
     jobs = ctx.store.jobs(status="open")
     if wanted is not None:
         asked = set(wanted)
-        jobs = [j for j in jobs if j.job_id in asked or JobId(j.job_id.base) in asked]
-        found = {j.job_id for j in jobs} | {JobId(j.job_id.base) for j in jobs}
+        # A packed point's array task (123_4 for 123_4.p2) names its points.
+        jobs = [j for j in jobs if {j.job_id, JobId(j.job_id.base),
+                                    j.job_id.scheduler_id} & asked]
+        found = {i for j in jobs for i in (j.job_id, JobId(j.job_id.base),
+                                           j.job_id.scheduler_id)}
         for job_id in wanted:
             if job_id not in found:
                 yield ctx.result(ACTION, "impossible",
