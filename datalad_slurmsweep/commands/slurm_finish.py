@@ -259,9 +259,16 @@ def _sweep_advice(outcomes: list[Outcome], statuses: dict) -> dict[int, list[Adv
             by_sweep.setdefault(outcome.job.sweep.root, []).append(outcome)
     found = {}
     for mine in by_sweep.values():
-        found[id(mine[-1])] = advise(
-            (t.state, t.resources) for o in mine
-            if (s := statuses.get(o.job.job_id)) and s.state.is_terminal for t in s.tasks)
+        # Packed points share a task: the advice is about the task (finish
+        # left its status under its own id), counted once.
+        ended = {}
+        for o in mine:
+            key = o.job.job_id.scheduler_id
+            if (s := statuses.get(key if o.job.spec.chunk_slot is not None
+                                  else o.job.job_id)) and s.state.is_terminal:
+                ended[key] = s
+        found[id(mine[-1])] = advise((t.state, t.resources) for s in ended.values()
+                                     for t in s.tasks)
     return found
 
 

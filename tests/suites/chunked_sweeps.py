@@ -73,3 +73,33 @@ def test_packed_points_keep_their_own_outcome_and_failed_one_is_replayed(
     assert [(p["point"], p["state"]) for p in rec.record["points"]] == [
         ("initW-3.0", "COMPLETED")]
     assert seen(model_ds, ROOT, "initW-3.0")["seen"]["SST2PV"]["initW"] == 3.0
+
+
+SLOW = ("if [ {initW} = 3.0 ]; then sleep 100; fi; "
+        "mpirun nrniv -mpi -python run_network.py {config_file}")
+
+
+def test_a_killed_task_fails_only_its_unfinished_points(model_ds, backend):
+    # One task runs 1.0, 2.0, then 3.0, which outlives the time limit, so
+    # 4.0 never starts. (Slurm counts whole minutes: 20 s is one there.)
+    path = config(model_ds, sweep_config={"param_values": [1.0, 2.0, 3.0, 4.0]},
+                  simulation_cases={"baseline": {"config_file": "simulation_config_baseline.json",
+                                                 "command": SLOW}},
+                  **_slurm(n_workers=1, time="00:00:20"))
+    results = sweep(model_ds, path, backend, wait=True, wait_timeout=240)
+    finished = {r["slurm_job_id"]: r for r in results if r["action"] == "slurm-finish"}
+    assert len(finished) == 4
+    bad = sorted((r["state"], r["status"]) for r in finished.values() if r["status"] != "ok")
+    assert bad == [("TIMEOUT", "impossible")] * 2, finished
+    (_, rec), = sweep_records(model_ds)
+    assert sorted((p["point"], p["state"]) for p in rec.record["points"]) == [
+        ("initW-1.0", "COMPLETED"), ("initW-2.0", "COMPLETED")]
+    assert {p["chunk"]["task_state"] for p in rec.record["points"]} == {"TIMEOUT"}
+    still = sorted(j.sweep.point for j in JobStore.for_dataset(model_ds.repo.dot_git).jobs())
+    assert still == ["initW-3.0", "initW-4.0"]
+    accepted = api(model_ds, "slurm_finish", accept_failed_jobs=True)
+    assert [r["status"] for r in accepted] == ["ok", "ok"]
+    _, rec = sweep_records(model_ds)[0]
+    assert sorted((p["point"], p["state"], p["chunk"]["outcome"])
+                  for p in rec.record["points"]) == [
+        ("initW-3.0", "TIMEOUT", False), ("initW-4.0", "TIMEOUT", False)]
