@@ -121,3 +121,22 @@ def test_outcome_files_are_hidden_beside_the_script_and_checked():
     assert (found.exit_code, found.elapsed_s, found.start) == (1, None, None)
     assert str(JobId.parse("12_3.p4")) == "12_3.p4" and JobId.parse("12_3.p4").scheduler_id \
         == JobId("12", 3)
+
+
+def test_packed_arrays_split_at_max_array_size_write_two_files_each(tmp_path):
+    from datalad_slurmsweep.sweep.plan import SweepPlan, _dispatches
+    from datalad_slurmsweep.sweep.points import Point, SweepLayout, Task
+
+    cfg = load_config(write(tmp_path, {"slurm.local.n_workers": 7}))
+    tasks = [Task(Point(f"p{i}", {}, []), cfg.cases[0], f"O/p{i}/baseline.sh",
+                  f"O/p{i}/baseline", f"O/p{i}/c") for i in range(10)]
+    plan = SweepPlan(cfg, SweepLayout("O", ".", "c", "t" * 40), "s.yaml", tasks, run_id="r")
+    found = _dispatches(tmp_path, plan, 3, [])
+    assert [d.argv[1] for d in found] == ["--array=0-2", "--array=0-2", "--array=0-0"]
+    assert [t.point.name for d in found for t in d.tasks] == [f"p{i}" for i in range(10)]
+    # 10 points on 7 workers: tasks of 1, 1, 2, 1, 2, 1, 2 points.
+    assert [d.packing for d in found] == [[(0, 0), (1, 0), (2, 0), (2, 1)],
+                                          [(0, 0), (1, 0), (1, 1), (2, 0)],
+                                          [(0, 0), (0, 1)]]
+    assert len(list((tmp_path / "O/.runs/r").iterdir())) == 6
+    assert "starts=(0 1 2 4)" in (tmp_path / "O/.runs/r/baseline-0.sh").read_text()
