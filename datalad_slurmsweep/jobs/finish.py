@@ -45,7 +45,9 @@ from .store import JobStore
 def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
     state, detail = status.state, task_summary(job, status)
     if job.spec.chunk_slot is not None and state.is_terminal:
-        detail += f" (point {job.sweep.point}, exit code {status.exit_code})"
+        detail += (f" (point {job.sweep.point}, exit code {status.exit_code})"
+                   if status.exit_code is not None else
+                   f" (point {job.sweep.point}: it had not finished when its task ended)")
     # A sweep's advice comes once for all its points (commands/slurm_finish.py).
     detail += advice.note((t.state, t.resources) for t in status.tasks) \
         if state.is_terminal and not job.sweep else ""

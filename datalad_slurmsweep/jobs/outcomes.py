@@ -116,8 +116,9 @@ def point_result(job: Job, task: JobStatus, outcome: PointOutcome | None) -> Poi
     if task.state.is_active:
         return PointResult(job, task.state, None, task.state, outcome)
     if outcome is None:
+        # It never exited on its own: no exit code is its.
         state = JobState.FAILED if task.state.is_success else task.state
-        return PointResult(job, state, task.exit_code, task.state, None)
+        return PointResult(job, state, None, task.state, None)
     if outcome.exit_code == 0:
         state = JobState.COMPLETED
     elif task.state in _KILLED and outcome.exit_code in _KILL_CODES:

@@ -91,6 +91,8 @@ def test_a_killed_task_fails_only_its_unfinished_points(model_ds, backend):
     assert len(finished) == 4
     bad = sorted((r["state"], r["status"]) for r in finished.values() if r["status"] != "ok")
     assert bad == [("TIMEOUT", "impossible")] * 2, finished
+    assert all("had not finished" in r["message"] for r in finished.values()
+               if r["status"] != "ok")
     (_, rec), = sweep_records(model_ds)
     assert sorted((p["point"], p["state"]) for p in rec.record["points"]) == [
         ("initW-1.0", "COMPLETED"), ("initW-2.0", "COMPLETED")]
@@ -100,6 +102,6 @@ def test_a_killed_task_fails_only_its_unfinished_points(model_ds, backend):
     accepted = api(model_ds, "slurm_finish", accept_failed_jobs=True)
     assert [r["status"] for r in accepted] == ["ok", "ok"]
     _, rec = sweep_records(model_ds)[0]
-    assert sorted((p["point"], p["state"], p["chunk"]["outcome"])
+    assert sorted((p["point"], p["state"], p["exit_code"], p["chunk"]["outcome"])
                   for p in rec.record["points"]) == [
-        ("initW-3.0", "TIMEOUT", False), ("initW-4.0", "TIMEOUT", False)]
+        ("initW-3.0", "TIMEOUT", None, False), ("initW-4.0", "TIMEOUT", None, False)]
