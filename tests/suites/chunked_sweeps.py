@@ -105,3 +105,18 @@ def test_a_killed_task_fails_only_its_unfinished_points(model_ds, backend):
     assert sorted((p["point"], p["state"], p["exit_code"], p["chunk"]["outcome"])
                   for p in rec.record["points"]) == [
         ("initW-3.0", "TIMEOUT", None, False), ("initW-4.0", "TIMEOUT", None, False)]
+
+
+def test_an_array_tasks_id_finishes_the_points_it_ran(model_ds, backend):
+    path = config(model_ds, sweep_config={"param_values": VALUES[:4]},
+                  **_slurm(n_workers=2))
+    results = sweep(model_ds, path, backend)
+    (submitted,) = [r for r in results if r.get("points")]
+    base = str(submitted["slurm_job_id"]).split("_")[0]
+    finished = api(model_ds, "slurm_finish", [f"{base}_1"], wait=True, wait_timeout=180)
+    assert sorted(r["slurm_job_id"] for r in finished) == [f"{base}_1.p0", f"{base}_1.p1"]
+    assert all(r["status"] == "ok" for r in finished)
+    left = sorted(str(j.job_id) for j in JobStore.for_dataset(model_ds.repo.dot_git).jobs())
+    assert left == [f"{base}_0.p0", f"{base}_0.p1"]
+    api(model_ds, "slurm_finish", wait=True, wait_timeout=180)
+    assert JobStore.for_dataset(model_ds.repo.dot_git).jobs() == []

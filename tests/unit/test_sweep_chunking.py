@@ -140,3 +140,21 @@ def test_packed_arrays_split_at_max_array_size_write_two_files_each(tmp_path):
                                           [(0, 0), (0, 1)]]
     assert len(list((tmp_path / "O/.runs/r").iterdir())) == 6
     assert "starts=(0 1 2 4)" in (tmp_path / "O/.runs/r/baseline-0.sh").read_text()
+
+
+def test_an_outcome_another_array_wrote_is_not_this_points(tmp_path):
+    from datalad_slurmsweep.backends.sbatch import LogSpec
+    from datalad_slurmsweep.jobs.model import Job, JobSpec, Submission
+    from datalad_slurmsweep.jobs.outcomes import read_outcome
+
+    spec = JobSpec(["sbatch", "O/p/case.sh"], ".", ["O/p/case"],
+                   LogSpec(output="x", error=None, workdir=".", job_name="j"), chunk_slot=0)
+    job = Job(spec, Submission(["sbatch"], ".", "local"), task=1, job_id=JobId("9", 1, 0))
+    (tmp_path / "O/p").mkdir(parents=True)
+    target = tmp_path / outcome_path("O/p/case.sh")
+    target.write_text(json.dumps({"exit_code": 0, "array_job_id": "8"}))
+    assert read_outcome(tmp_path, job) is None
+    target.write_text(json.dumps({"exit_code": 4, "array_job_id": "9"}))
+    assert read_outcome(tmp_path, job).exit_code == 4
+    target.write_text("{half")
+    assert read_outcome(tmp_path, job) is None
