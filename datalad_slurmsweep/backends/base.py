@@ -131,7 +131,7 @@ class CommentLookup:
     unknown: set[str] = field(default_factory=set)
 
 
-_JOB_ID = re.compile(r"(\d+)(?:_(\d+))?")
+_JOB_ID = re.compile(r"(\d+)(?:_(\d+)(?:\.p(\d+))?)?")
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,9 @@ class JobId:
 
     base: str
     task: int | None = None
+    # A sweep point packed with others into one array task (n_workers): its
+    # slot there. Not Slurm's: ``123_4.p2`` is asked about as ``123_4``.
+    slot: int | None = None
 
     @classmethod
     def parse(cls, text: str | int | JobId) -> JobId:
@@ -152,18 +155,27 @@ class JobId:
         match = _JOB_ID.fullmatch(str(text).strip())
         if not match:
             raise JobIdError(f"{text!r} is not a Slurm job id (e.g. 123, or 123_4 for "
-                             "task 4 of array job 123)")
-        return cls(match.group(1), int(match.group(2)) if match.group(2) else None)
+                             "task 4 of array job 123, or 123_4.p2 for the third point "
+                             "that task runs)")
+        task, slot = match.group(2), match.group(3)
+        return cls(match.group(1), int(task) if task else None, int(slot) if slot else None)
 
     def __str__(self) -> str:
-        return self.base if self.task is None else f"{self.base}_{self.task}"
+        text = self.base if self.task is None else f"{self.base}_{self.task}"
+        return text if self.slot is None else f"{text}.p{self.slot}"
 
-    def with_task(self, task: int | None) -> JobId:
-        return JobId(self.base, task)
+    def with_task(self, task: int | None, slot: int | None = None) -> JobId:
+        return JobId(self.base, task, slot)
 
     @property
-    def sort_key(self) -> tuple[int, int]:
-        return int(self.base), -1 if self.task is None else self.task
+    def scheduler_id(self) -> JobId:
+        """The id Slurm knows: a packed point's array task."""
+        return JobId(self.base, self.task)
+
+    @property
+    def sort_key(self) -> tuple[int, int, int]:
+        return (int(self.base), -1 if self.task is None else self.task,
+                -1 if self.slot is None else self.slot)
 
 
 @dataclass

@@ -176,8 +176,11 @@ def _open_jobs(ctx: DatasetContext, wanted: list[JobId] | None) -> Iterator[dict
     jobs = ctx.store.jobs(status="open")
     if wanted is not None:
         asked = set(wanted)
-        jobs = [j for j in jobs if j.job_id in asked or JobId(j.job_id.base) in asked]
-        found = {j.job_id for j in jobs} | {JobId(j.job_id.base) for j in jobs}
+        # A packed point's array task (123_4 for 123_4.p2) names its points.
+        jobs = [j for j in jobs if {j.job_id, JobId(j.job_id.base),
+                                    j.job_id.scheduler_id} & asked]
+        found = {i for j in jobs for i in (j.job_id, JobId(j.job_id.base),
+                                           j.job_id.scheduler_id)}
         for job_id in wanted:
             if job_id not in found:
                 yield ctx.result(ACTION, "impossible",
@@ -256,9 +259,16 @@ def _sweep_advice(outcomes: list[Outcome], statuses: dict) -> dict[int, list[Adv
             by_sweep.setdefault(outcome.job.sweep.root, []).append(outcome)
     found = {}
     for mine in by_sweep.values():
-        found[id(mine[-1])] = advise(
-            (t.state, t.resources) for o in mine
-            if (s := statuses.get(o.job.job_id)) and s.state.is_terminal for t in s.tasks)
+        # Packed points share a task: the advice is about the task (finish
+        # left its status under its own id), counted once.
+        ended = {}
+        for o in mine:
+            key = o.job.job_id.scheduler_id
+            if (s := statuses.get(key if o.job.spec.chunk_slot is not None
+                                  else o.job.job_id)) and s.state.is_terminal:
+                ended[key] = s
+        found[id(mine[-1])] = advise((t.state, t.resources) for s in ended.values()
+                                     for t in s.tasks)
     return found
 
 

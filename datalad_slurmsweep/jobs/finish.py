@@ -27,6 +27,7 @@ from ..provenance.record import format_record
 from . import advice
 from .branching import Branching, commit_branches
 from .model import Job, Outcome
+from .outcomes import PointResult, apply_outcomes, forget_outcomes
 from .outputs import Expanded, expand_outputs
 from .recording import (
     build_record,
@@ -43,6 +44,10 @@ from .store import JobStore
 
 def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
     state, detail = status.state, task_summary(job, status)
+    if job.spec.chunk_slot is not None and state.is_terminal:
+        detail += (f" (point {job.sweep.point}, exit code {status.exit_code})"
+                   if status.exit_code is not None else
+                   f" (point {job.sweep.point}: it had not finished when its task ended)")
     # A sweep's advice comes once for all its points (commands/slurm_finish.py).
     detail += advice.note((t.state, t.resources) for t in status.tasks) \
         if state.is_terminal and not job.sweep else ""
@@ -87,6 +92,7 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
     end state (a completed job whose outputs cannot be committed, say);
     unnamed ones only when they did not complete."""
     named = named or set()
+    packed = apply_outcomes(ds_root, jobs, statuses)
     to_commit: list[tuple[Job, JobStatus]] = []
     to_close: list[Job] = []
     expanded: dict[str, Expanded] = {}
@@ -101,8 +107,7 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
             bring_back(ds_root, job.spec, log_paths(job, status))
         found = expanded[job.token] = expand_outputs(ds_root, job.outputs)
         succeeded = state.is_success and not found.none_written
-        closing = close_failed and (
-            not succeeded or job.job_id in named or JobId(job.job_id.base) in named)
+        closing = close_failed and (not succeeded or _named(job.job_id, named))
         if not closing and (succeeded or (accept_failed and state is not JobState.LOST)):
             to_commit.append((job, status))
             continue
@@ -113,12 +118,20 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
         else:
             yield _unfinished(job, status, closing)
     store.remove([j.token for j in to_close])
+    forget_outcomes(ds_root, to_close)
     if branching and to_commit:
         to_commit, refused = _off_branches(ds_root, to_commit, expanded)
         yield from refused
     if to_commit:
         yield from _commit(ds_root, store, backend, to_commit, expanded, dsid=dsid,
-                           use_annex=use_annex, messages=messages, branching=branching)
+                           use_annex=use_annex, messages=messages, branching=branching,
+                           packed=packed)
+
+
+def _named(job_id: JobId, named: set[JobId]) -> bool:
+    """Whether the user named the job: its id, its array, or (for a packed
+    point) the array task that ran it."""
+    return bool({job_id, JobId(job_id.base), job_id.scheduler_id} & named)
 
 
 def _off_branches(ds_root: Path, items: list[tuple[Job, JobStatus]],
@@ -156,8 +169,8 @@ def task_summary(job: Job, status: JobStatus) -> str:
 
 
 def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], expanded: dict[str, Expanded],
-          dsid: str | None, versions: dict,
-          messages: list[str] | None) -> tuple[list[PlannedCommit], dict]:
+          dsid: str | None, versions: dict, messages: list[str] | None,
+          packed: dict[str, PointResult]) -> tuple[list[PlannedCommit], dict]:
     """One planned commit per single job and per sweep; job token -> plan key."""
     planned: list[PlannedCommit] = []
     keys: dict[str, str] = {}
@@ -177,7 +190,8 @@ def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], expanded: dict[str,
                                      message=format_record(record, msgs)))
         keys[job.token] = job.token
     for sweep_root, members in sweeps.items():
-        paths, record = sweep_record(ds_root, sweep_root, members, expanded, dsid, versions)
+        paths, record = sweep_record(ds_root, sweep_root, members, expanded, dsid, versions,
+                                     packed)
         planned.append(PlannedCommit(key=sweep_root, paths=paths,
                                      message=format_sweep_record(record, messages)))
         keys.update({job.token: sweep_root for job, _ in members})
@@ -187,8 +201,10 @@ def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], expanded: dict[str,
 def _commit(ds_root: Path, store: JobStore, backend: Backend,
             items: list[tuple[Job, JobStatus]], expanded: dict[str, Expanded], *,
             dsid: str | None, use_annex: bool, messages: list[str] | None,
-            branching: Branching | None = None) -> Iterator[Outcome]:
-    planned, keys = _plan(ds_root, items, expanded, dsid, tool_versions(backend), messages)
+            branching: Branching | None = None,
+            packed: dict[str, PointResult] | None = None) -> Iterator[Outcome]:
+    planned, keys = _plan(ds_root, items, expanded, dsid, tool_versions(backend), messages,
+                          packed or {})
 
     def note(shas: dict[str, str]) -> None:
         crashpoint("built")
@@ -204,6 +220,7 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
     crashpoint("advanced")
     done = [(job, status) for job, status in items if keys[job.token] in result.shas]
     store.remove([job.token for job, _ in done])
+    forget_outcomes(ds_root, [job for job, _ in done])
     for job, status in items:
         key = keys[job.token]
         if key in result.failed:

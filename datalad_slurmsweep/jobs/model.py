@@ -82,6 +82,9 @@ class JobSpec:
         return self.submit_argv or self.sbatch_argv
     container: ContainerRun | None = None  # runs inside it (jobs/runenv.py)
     alt_dir: str | None = None  # runs below it, outside the dataset (jobs/altdir.py)
+    # A sweep point packed with others into one array task (n_workers): its
+    # slot among them; the task writes its outcome (jobs/outcomes.py).
+    chunk_slot: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored on disk: secrets in the command line and the
@@ -156,7 +159,7 @@ class Job:
 
     def id_for(self, base: JobId) -> JobId:
         """This job's id once its submission became ``base``."""
-        return base.with_task(self.task)
+        return base.with_task(self.task, self.spec.chunk_slot)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from ..provenance.branches import reachable
 from ..provenance.commits import remove_stale_build_refs
 from ..provenance.index import remove_stale_indexes
 from .model import Job, Outcome, Submission, owner_tag
+from .outcomes import forget_outcomes
 from .store import JobStore
 
 
@@ -27,6 +28,7 @@ def _settle_commits(ds_root: Path, store: JobStore) -> Iterator[Outcome]:
     found = reachable(ds_root, [j.commit for j in committing if j.commit])
     done = [j for j in committing if j.commit in found]
     store.remove([j.token for j in done])
+    forget_outcomes(ds_root, done)
     store.reopen([j.token for j in committing if j not in done])
     for job in done:
         yield Outcome(job, "ok", f"job {job.job_id} was already committed as "

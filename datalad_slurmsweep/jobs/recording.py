@@ -22,6 +22,7 @@ from ..provenance.paths import pwd_relative
 from ..provenance.record import RECORD_VERSION, format_record
 from ..redact import redact_argv, redact_tree
 from .model import Job
+from .outcomes import PointResult
 from .outputs import Expanded
 from .runenv import record_keys
 
@@ -127,8 +128,13 @@ def write_env_file(ds_root: Path, job: Job, status: JobStatus, path: str) -> Non
     os.replace(tmp, target)
 
 
-def _point(job: Job, status: JobStatus, logs: list[str], found: Expanded) -> dict:
+def _point(job: Job, status: JobStatus, logs: list[str], found: Expanded,
+           packed: PointResult | None) -> dict:
     task, member = status.tasks[0], job.sweep
+    # Only a packed point has these: an unpacked one's record is as it was.
+    chunk = {} if packed is None else {"chunk": {
+        "array_task": str(job.job_id.scheduler_id), "slot": job.spec.chunk_slot,
+        "task_state": packed.task_state.value, "outcome": packed.outcome is not None}}
     return {
         "point": member.point, "case": member.case, "params": member.params,
         "slurm_job_id": str(job.job_id), "task_id": task.task_id, "raw_id": task.raw_id,
@@ -136,12 +142,12 @@ def _point(job: Job, status: JobStatus, logs: list[str], found: Expanded) -> dic
         "start": task.start, "end": task.end, "node": task.node, "outputs": job.outputs,
         "missing_outputs": found.missing, "script": job.spec.sbatch_argv[-1],
         "inputs": job.spec.inputs, "logs": logs, "resources": task.as_record()["resources"],
-        **record_keys(job.spec)}
+        **record_keys(job.spec), **chunk}
 
 
 def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],
-                 expanded: dict[str, Expanded], dsid: str | None,
-                 versions: dict) -> tuple[list[str], dict]:
+                 expanded: dict[str, Expanded], dsid: str | None, versions: dict,
+                 packed: dict[str, PointResult] | None = None) -> tuple[list[str], dict]:
     """Paths to commit and the record for some finished points of one sweep."""
     points, paths, logs = [], [], []
     written_env: set[str] = set()
@@ -154,7 +160,7 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
         logs += job_logs
         found = expanded[job.token]
         paths += found.present
-        points.append(_point(job, status, job_logs, found))
+        points.append(_point(job, status, job_logs, found, (packed or {}).get(job.token)))
     slurm_outputs = sorted(set(logs) | written_env)
     first = members[0][0]
     states = [p["state"] for p in points]

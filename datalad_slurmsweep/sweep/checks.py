@@ -36,8 +36,9 @@ MAX_POINTS = 1_000_000
 # copied and written out as a tree, so it is counted expanded.
 MAX_NODES = 1_000_000
 _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+# array_parallelism (%N), n_workers and points_in_parallel (sweep/chunking.py): ours
 SLURM_KNOWN = {"time", "partition", "nodes", "ntasks", "mem", "account",
-               "array_parallelism"}  # array_parallelism: ours (%N)
+               "array_parallelism", "n_workers", "points_in_parallel"}
 _SLURM_OPTION = re.compile(r"[a-z][a-z0-9_-]*")
 _TIME = re.compile(r"(\d+-)?\d+(:\d+){0,2}|UNLIMITED|INFINITE")
 # Options every sweep script sets itself: one given again would fight ours.

@@ -32,6 +32,7 @@ from .checks import (
     suggest,
     value_problem,
 )
+from .chunking import Chunking, check_chunking
 from .options import Results, block_wait, results_section
 from .points import name_problems, overlapping_edit_problems, point_problems
 
@@ -109,6 +110,7 @@ class SweepConfig:
     containers: dict[str, Any] = field(default_factory=dict)  # name -> ContainerRun, once found
     block_dependency: str = "afterany"
     results: Results = field(default_factory=lambda: Results())
+    chunking: Chunking | None = None  # slurm.<env>.n_workers: points packed into tasks
 
     @property
     def base_dir(self) -> Path:
@@ -142,12 +144,14 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
     sim = _check_simulation(c, raw, environment)
     env = sim["environment"]
     slurm_all = c.mapping(raw.get("slurm"), "slurm")
-    slurm = {}
+    slurm, chunking = {}, None
     if env and env not in slurm_all:
         c.add(f"environment '{env}' has no 'slurm.{env}' section"
               + suggest(env, slurm_all.keys()))
     elif env:
         slurm = check_slurm(c, c.mapping(slurm_all[env], f"slurm.{env}"), f"slurm.{env}.")
+        chunking = check_chunking(c, slurm, f"slurm.{env}.", array=sim["submission"] == "array"
+                                  and sim["parallel_submission"] is not False)
     modules = check_modules(c, raw, env)
     cases = _check_cases(c, raw)
     for case in cases:
@@ -160,7 +164,7 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
     if c.problems:
         raise ConfigError(path, c.problems)
     return SweepConfig(path=path, raw=raw, slurm=slurm, module_commands=modules,
-                       cases=cases, axes=axes, grid_mode=grid_mode, **sim)
+                       cases=cases, axes=axes, grid_mode=grid_mode, chunking=chunking, **sim)
 
 
 def _check_simulation(c: Checker, raw: dict, environment: str | None) -> dict[str, Any]:

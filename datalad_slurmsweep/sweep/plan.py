@@ -20,6 +20,7 @@ from ..provenance.git import messages
 from ..provenance.paths import to_dataset_relative
 from ..provenance.record import parse_record
 from ..redact import redact_tree
+from .chunking import task_starts
 from .clones import edited_files, write_clone, write_snapshot
 from .config import SweepConfig
 from .points import SweepLayout, Task
@@ -47,6 +48,8 @@ class Dispatch:
     argv: list[str]
     tasks: list[Task]
     block: int = 0
+    # n_workers: (array task, slot in it) of each of ``tasks``; else task i is tasks[i]
+    packing: list[tuple[int, int]] | None = None
 
 
 def completed_outputs(root: Path, sweep_root: str) -> set[str]:
@@ -120,15 +123,33 @@ def _dispatches(root: Path, p: SweepPlan, max_array: int, paths: list[str]) -> l
     found = []
     for case in cfg.cases:
         tasks = [t for t in p.todo if t.case.name == case.name]
-        for k in range(0, len(tasks), max_array):
-            chunk = tasks[k:k + max_array]
-            tasks_file = f"{run_dir}/{case.name}-{k // max_array}.tasks"
-            script = f"{run_dir}/{case.name}-{k // max_array}.sh"
+        for k, (chunk, starts) in enumerate(_arrays(tasks, cfg, max_array)):
+            tasks_file = f"{run_dir}/{case.name}-{k}.tasks"
+            script = f"{run_dir}/{case.name}-{k}.sh"
             (root / tasks_file).write_text("".join(t.script + "\n" for t in chunk))
-            (root / script).write_text(render_array_script(chunk, cfg, lay, tasks_file))
-            spec = f"0-{len(chunk) - 1}" + (f"%{throttle}" if throttle else "")
-            found.append(Dispatch(["sbatch", f"--array={spec}", script], chunk))
+            (root / script).write_text(render_array_script(chunk, cfg, lay, tasks_file,
+                                                           starts))
+            count = len(starts) - 1 if starts else len(chunk)
+            spec = f"0-{count - 1}" + (f"%{throttle}" if throttle else "")
+            packing = None if starts is None else [
+                (i, j - starts[i]) for i in range(count) for j in range(starts[i], starts[i + 1])]
+            found.append(Dispatch(["sbatch", f"--array={spec}", script], chunk,
+                                  packing=packing))
     return found
+
+
+def _arrays(tasks: list[Task], cfg: SweepConfig,
+            max_array: int) -> list[tuple[list[Task], list[int] | None]]:
+    """One case's arrays: its points split at MaxArraySize tasks; with
+    n_workers each array's tasks start at the given points."""
+    if cfg.chunking is None:
+        return [(tasks[k:k + max_array], None) for k in range(0, len(tasks), max_array)]
+    starts = task_starts(len(tasks), cfg.chunking.workers)
+    arrays = []
+    for k in range(0, len(starts) - 1, max_array):
+        mine = starts[k:k + max_array + 1]
+        arrays.append((tasks[mine[0]:mine[-1]], [s - mine[0] for s in mine]))
+    return arrays
 
 
 def generate(root: Path, p: SweepPlan, max_array: int) -> tuple[list[str], list[Dispatch]]:

@@ -34,6 +34,7 @@ def _batch(p: SweepPlan, dispatch: Dispatch, backend: str, env: dict[str, str]) 
                             block=dispatch.block)
     jobs = []
     for index, task in enumerate(dispatch.tasks):
+        array_task, slot = dispatch.packing[index] if dispatch.packing else (index, None)
         log = p.layout.log_pattern(task.case.name, p.array)
         member = SweepMember(root=p.layout.root, name=p.cfg.name, config=p.config_rel,
                              point=task.point.name, case=task.case.name,
@@ -44,7 +45,9 @@ def _batch(p: SweepPlan, dispatch: Dispatch, backend: str, env: dict[str, str]) 
                                     job_name=f"{p.cfg.name}-{task.case.name}"),
                        sweep=member, container=p.cfg.containers.get(task.case.container))
         spec.extra_inputs = spec.container.inputs() if spec.container else []
-        jobs.append(Job(spec=spec, submission=submission, task=index if p.array else None))
+        spec.chunk_slot = slot
+        jobs.append(Job(spec=spec, submission=submission,
+                        task=array_task if p.array else None))
     return Batch(submission, jobs)
 
 
