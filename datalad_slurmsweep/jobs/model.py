@@ -21,6 +21,7 @@ from ..backends.sbatch import LogSpec
 from ..redact import redact_argv, redact_text
 from .container import ContainerRun
 from .outputs import reserved
+from .retry import Retrying
 
 
 def new_token() -> str:
@@ -82,6 +83,7 @@ class JobSpec:
         return self.submit_argv or self.sbatch_argv
     container: ContainerRun | None = None  # runs inside it (jobs/runenv.py)
     alt_dir: str | None = None  # runs below it, outside the dataset (jobs/altdir.py)
+    retry: Retrying | None = None  # a sweep point's retry policy and attempts (jobs/retry.py)
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored on disk: secrets in the command line and the
@@ -106,6 +108,7 @@ class JobSpec:
         data["logs"] = LogSpec(**data["logs"])
         data["sweep"] = SweepMember.from_json(data["sweep"]) if data.get("sweep") else None
         data["container"] = ContainerRun(**data["container"]) if data.get("container") else None
+        data["retry"] = Retrying.from_json(data["retry"]) if data.get("retry") else None
         return cls(**data)
 
 
@@ -169,3 +172,4 @@ class Outcome:
     state: JobState | None = None
     commit: str | None = None
     branch: str | None = None  # slurm-finish --branches: the branch holding ``commit``
+    resubmitted: bool = False  # ``job`` is a new attempt of a failed point (jobs/retry.py)

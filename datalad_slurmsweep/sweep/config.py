@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..jobs.retry import RetryPolicy
 from .checks import (
     COMMAND_FIELDS,
     MAX_POINTS,
@@ -32,7 +33,7 @@ from .checks import (
     suggest,
     value_problem,
 )
-from .options import Results, block_wait, results_section
+from .options import Results, block_wait, results_section, retry_section
 from .points import name_problems, overlapping_edit_problems, point_problems
 
 SIMULATION_KEYS = {
@@ -51,7 +52,8 @@ MULTISEED_KEYS = {"path", "ratio"}
 GRID_KEYS = {"mode", "parameters"}
 GRID_PARAM_KEYS = {"file", "key", "values", "name"}
 TOP_KEYS = {"simulation", "slurm", "module_commands", "simulation_cases",
-            "sweep_config", "grid"}
+            "sweep_config", "grid",
+            "retry"}  # ours: how failed points are retried (sweep/options.py)
 DEFAULT_COMMAND = "mpirun nrniv -mpi -python run_network.py {config_file}"
 _CASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -109,6 +111,7 @@ class SweepConfig:
     containers: dict[str, Any] = field(default_factory=dict)  # name -> ContainerRun, once found
     block_dependency: str = "afterany"
     results: Results = field(default_factory=lambda: Results())
+    retry: RetryPolicy | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -149,6 +152,7 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
     elif env:
         slurm = check_slurm(c, c.mapping(slurm_all[env], f"slurm.{env}"), f"slurm.{env}.")
     modules = check_modules(c, raw, env)
+    retry = retry_section(c, raw, slurm, env)
     cases = _check_cases(c, raw)
     for case in cases:
         case.container = case.container or sim["container"]
@@ -160,7 +164,7 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
     if c.problems:
         raise ConfigError(path, c.problems)
     return SweepConfig(path=path, raw=raw, slurm=slurm, module_commands=modules,
-                       cases=cases, axes=axes, grid_mode=grid_mode, **sim)
+                       cases=cases, axes=axes, grid_mode=grid_mode, retry=retry, **sim)
 
 
 def _check_simulation(c: Checker, raw: dict, environment: str | None) -> dict[str, Any]:
