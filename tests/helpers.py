@@ -227,7 +227,7 @@ def commit_while_running(ds: Dataset, finish: subprocess.Popen, limit: int = 200
     return user_commits
 
 
-def retry_config(ds: Dataset, *, time: str, values: list, retry: dict) -> Path:
+def retry_config(ds: Dataset, *, time: str, values: list, retry: dict | None) -> Path:
     """The example sweep whose points sleep initW seconds, with a time limit
     and a retry section (written, not committed)."""
     command = "sleep {initW} && mpirun nrniv -mpi -python run_network.py {config_file}"

@@ -163,9 +163,9 @@ def failed_points(job: Job, status: JobStatus) -> list[tuple[str, TaskStatus]]:
     return [(job.sweep.point, t) for t in status.tasks[:1] if t.state.is_failure]
 
 
-def _grown(retrying: Retrying, task: TaskStatus) -> tuple[Request, str]:
-    """The next request after ``task`` failed, and why it cannot be (or '')."""
-    policy, now = retrying.policy, retrying.request
+def grown(policy: RetryPolicy, now: Request, task: TaskStatus) -> tuple[Request, str]:
+    """The request after ``task`` failed asking for ``now``, and why it
+    cannot be had (or '')."""
     used = task.resources
     nxt = Request(now.time, now.mem, now.ntasks, list(now.exclude))
     if task.state is JobState.TIMEOUT and policy.scale_time > 1:
@@ -221,7 +221,7 @@ def plan_retry(job: Job, status: JobStatus) -> Plan | None:
     if retrying.attempt >= policy.attempts:
         return Plan(job, task, refusal=f"ended {task.state.value} on {tried}: no attempts "
                     f"left (retry.attempts){hint}")
-    request, why = _grown(retrying, task)
+    request, why = grown(policy, retrying.request, task)
     if why:
         return Plan(job, task, refusal=f"ended {task.state.value} on {tried} and is not "
                     f"retried: {why}{hint}")

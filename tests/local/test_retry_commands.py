@@ -89,3 +89,34 @@ def test_retry_section_mistakes_name_file_and_key(model_ds):
                      "'retry.max_mem' caps 'retry.scale.mem', which is not given"):
         assert expected in res["message"]
     assert open_jobs(model_ds) == [] and commit_count(model_ds) == before
+
+
+def test_reschedule_only_failed_with_more_time(model_ds):
+    path = config(model_ds, time="00:02", values=[1.0, 5.0], retry=None)
+    sweep(model_ds, path, "local", wait=True, wait_timeout=120)
+    api(model_ds, "slurm_finish", accept_failed_jobs=True)
+    (sha, rec), *_ = sweep_records(model_ds)
+    assert rec.record["sweep"]["counts"] == {"TIMEOUT": 1}
+    (res,) = api(model_ds, "slurm_reschedule", sha, only_failed=True, scale_time=2,
+                 max_time="00:00:50", report=True)
+    assert "--time=00:00:50" in res["cmd"]
+    api(model_ds, "slurm_reschedule", sha, only_failed=True, scale_time=2)
+    api(model_ds, "slurm_finish", wait=True, wait_timeout=120)
+    (_, last), *_ = sweep_records(model_ds)
+    (point,) = last.record["points"]
+    assert point["state"] == "COMPLETED" and point["attempt"] == 2
+    assert [(a["state"], a["time"]) for a in point["attempts"]] == [
+        ("TIMEOUT", "00:02"), ("COMPLETED", "00:01:00")]
+    assert sha in last.record["chain"]
+
+
+def test_reschedule_growth_options_need_only_failed(model_ds):
+    for kwargs, expected in (
+            (dict(scale_time=2), "--scale-time give failed points more"),
+            (dict(only_failed=True, max_time="01:00:00"), "--max-time caps --scale-time"),
+            (dict(only_failed=True, scale_mem=0.5), "--scale-mem must be a number of at "
+                                                    "least 1"),
+            (dict(only_failed=True, scale_time=2, max_time="soon"),
+             "--max-time must be a Slurm time")):
+        (res,) = api(model_ds, "slurm_reschedule", **kwargs)
+        assert res["status"] == "impossible" and expected in res["message"], res
