@@ -68,7 +68,8 @@ class SlurmFinish(Interface):
             in the work tree."""),
         wait=Parameter(
             args=("--wait",), action="store_true",
-            doc="wait until the jobs have ended, then finish them."),
+            doc="""wait until the jobs have ended, then finish them; retries of failed
+            sweep points (a sweep's retry section) are waited for and finished too."""),
         wait_timeout=Parameter(
             args=("--wait-timeout",), metavar="SECONDS",
             constraints=EnsureFloat() | EnsureNone(),

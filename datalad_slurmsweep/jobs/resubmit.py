@@ -27,7 +27,9 @@ from .submit import Batch, submit_batches
 _OURS = ("--array=", "--time=", "--mem-per-cpu=", "--exclude=")
 
 
-def _argv(job: Job, plan: Plan, tasks: list[int] | None) -> list[str]:
+def next_argv(job: Job, plan: Plan, tasks: list[int] | None) -> list[str]:
+    """The sbatch call of the next attempt of ``tasks`` (None: not an array),
+    from the call ``job`` went out with; its throttle (``%N``) is kept."""
     old = job.submission.argv
     kept = [w for w in old[1:] if not w.startswith(_OURS)]
     array = next((w for w in old if w.startswith("--array=")), "")
@@ -36,7 +38,7 @@ def _argv(job: Job, plan: Plan, tasks: list[int] | None) -> list[str]:
     return [old[0], *head, *plan.request.sbatch_options(), *kept]
 
 
-def _groups(plans: list[Plan]) -> list[list[Plan]]:
+def sbatch_groups(plans: list[Plan]) -> list[list[Plan]]:
     """Plans one sbatch can carry: tasks of one array script with one request."""
     groups: dict[tuple, list[Plan]] = {}
     for plan in plans:
@@ -44,7 +46,7 @@ def _groups(plans: list[Plan]) -> list[list[Plan]]:
         if job.task is None:
             groups[(job.token,)] = [plan]
             continue
-        key = (tuple(_argv(job, plan, [])), tuple(plan.request.sbatch_options()))
+        key = (tuple(next_argv(job, plan, [])), tuple(plan.request.sbatch_options()))
         groups.setdefault(key, []).append(plan)
     return list(groups.values())
 
@@ -71,10 +73,10 @@ def resubmit(ds_root: Path, store: JobStore, backend: Backend, plans: list[Plan]
     ``chain`` names."""
     environment = dict(os.environ)
     redacted = redact_environment(environment)
-    for group in _groups(plans):
+    for group in sbatch_groups(plans):
         first = group[0].job
         tasks = sorted(p.job.task for p in group) if first.task is not None else None
-        sub = Submission(argv=_argv(first, group[0], tasks), pwd=first.submission.pwd,
+        sub = Submission(argv=next_argv(first, group[0], tasks), pwd=first.submission.pwd,
                          backend=first.backend, environment=redacted)
         jobs = [_next_job(p, sub, commits.get(p.job.token)) for p in group]
         for directory in {d for j in jobs for d in log_directories(ds_root, j.spec)}:

@@ -7,12 +7,12 @@ from datalad_slurmsweep.backends.base import JobId, JobState, JobStatus, Resourc
 from datalad_slurmsweep.backends.sbatch import LogSpec
 from datalad_slurmsweep.errors import ConfigError
 from datalad_slurmsweep.jobs.model import Job, JobSpec, Submission, SweepMember
-from datalad_slurmsweep.jobs.resubmit import _argv, _groups
+from datalad_slurmsweep.jobs.resubmit import next_argv, sbatch_groups
 from datalad_slurmsweep.jobs.retry import (
     DEFAULT_ON,
     Request,
-    RetryPolicy,
     Retrying,
+    RetryPolicy,
     mem_per_cpu_mb,
     plan_retry,
     scaled_mem,
@@ -134,13 +134,13 @@ def test_no_retry_without_attempts_or_room_to_grow():
 def test_one_sbatch_per_array_script_and_request():
     plans = [plan_retry(*job(JobState.TIMEOUT, task=t)) for t in (3, 5)]
     plans.append(plan_retry(*job(JobState.NODE_FAIL, task=8)))
-    groups = _groups(plans)
+    groups = sbatch_groups(plans)
     assert [[p.job.task for p in g] for g in groups] == [[3, 5], [8]]
-    assert _argv(plans[0].job, plans[0], [3, 5]) == [
+    assert next_argv(plans[0].job, plans[0], [3, 5]) == [
         "sbatch", "--array=3,5%2", "--time=00:02:00", "--mem-per-cpu=1024M", ".runs/r/b-0.sh"]
     # A later attempt's options replace the earlier one's.
-    plans[2].job.submission.argv = _argv(plans[0].job, plans[0], [3])
-    assert _argv(plans[2].job, plans[2], [8]) == [
+    plans[2].job.submission.argv = next_argv(plans[0].job, plans[0], [3])
+    assert next_argv(plans[2].job, plans[2], [8]) == [
         "sbatch", "--array=8%2", "--time=00:01:00", "--mem-per-cpu=1024M", "--exclude=n1",
         ".runs/r/b-0.sh"]
 
