@@ -53,6 +53,19 @@ def test_timed_out_point_is_retried_with_twice_the_time(model_ds):
     assert open_jobs(model_ds) == [] and git(model_ds, "status", "--porcelain") == ""
 
 
+def test_retry_of_a_sweep_submitted_as_single_jobs(model_ds):
+    path = config(model_ds, time="00:02", values=[4.0], retry={"attempts": 3,
+                                                            "scale": {"time": 2}},
+                  simulation={"submission": "jobs"})
+    results = sweep(model_ds, path, "local", wait=True, wait_timeout=120)
+    (again,) = [r for r in results if "resubmitted" in r["message"]]
+    assert "(attempt 2 of 3) with --time=00:01:00" in again["message"]
+    (point,) = points_by_name(model_ds)["initW-4.0"][-1:]
+    assert point["state"] == "COMPLETED" and point["task_id"] is None
+    assert [a["state"] for a in point["attempts"]] == ["TIMEOUT", "COMPLETED"]
+    assert open_jobs(model_ds) == []
+
+
 def test_point_out_of_attempts_is_reported_with_advice(model_ds):
     path = config(model_ds, time="00:02", values=[5.0],
                   retry={"attempts": 2, "scale": {"time": 1.2}, "max_time": "00:03"})
