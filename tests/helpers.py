@@ -225,3 +225,19 @@ def commit_while_running(ds: Dataset, finish: subprocess.Popen, limit: int = 200
     if git(ds, "diff", "--cached", "--name-only").strip():
         git(ds, "commit", "-qm", f"user {user_commits}")
     return user_commits
+
+
+def retry_config(ds: Dataset, *, time: str, values: list, retry: dict | None,
+                 **sections) -> Path:
+    """The example sweep whose points sleep initW seconds, with a time limit
+    and a retry section (written, not committed); other sections replaced
+    as given."""
+    command = "sleep {initW} && mpirun nrniv -mpi -python run_network.py {config_file}"
+    return sweep_config(ds, slurm={"local": {"time": time, "nodes": 1, "ntasks": 1, "mem": 0.1}},
+                        simulation_cases={"baseline": {
+                            "config_file": "simulation_config_baseline.json",
+                            "command": command}},
+                        sweep_config={"param_name": "initW", "sweep_method": "value",
+                                      "param_values": values,
+                                      "base_json_file": SST},
+                        retry=retry, **sections)

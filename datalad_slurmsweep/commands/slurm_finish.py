@@ -68,7 +68,8 @@ class SlurmFinish(Interface):
             in the work tree."""),
         wait=Parameter(
             args=("--wait",), action="store_true",
-            doc="wait until the jobs have ended, then finish them."),
+            doc="""wait until the jobs have ended, then finish them; retries of failed
+            sweep points (a sweep's retry section) are waited for and finished too."""),
         wait_timeout=Parameter(
             args=("--wait-timeout",), metavar="SECONDS",
             constraints=EnsureFloat() | EnsureNone(),
@@ -166,10 +167,6 @@ def _when(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
-def _when(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
-
-
 def _open_jobs(ctx: DatasetContext, wanted: list[JobId] | None) -> Iterator[dict | list]:
     """Result records for ids that are not open, then the open jobs asked
     for. An array's id (``123``) names all of its open tasks."""
@@ -203,6 +200,25 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
             close_failed: bool, wait: bool, wait_timeout: float | None,
             message: str | None, recover_jobs: bool = False,
             branching: Branching | None = None) -> Iterator[dict]:
+    """Finish once; with ``wait``, also wait for and finish the retries of
+    failed sweep points submitted meanwhile, until none is left (or the
+    time is up)."""
+    deadline = time.monotonic() + (wait_timeout or 86400.0)
+    while True:
+        retries: list[JobId] = []
+        yield from _finish_once(ctx, wanted, accept_failed, close_failed, wait,
+                                max(1.0, deadline - time.monotonic()), message, retries,
+                                recover_jobs, branching)
+        if not (wait and retries):
+            return
+        # Asked for some jobs: their retries are the ones to wait for now.
+        wanted, recover_jobs = (retries if wanted is not None else None), False
+
+
+def _finish_once(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool,
+                 close_failed: bool, wait: bool, wait_timeout: float, message: str | None,
+                 retries: list[JobId], recover_jobs: bool = False,
+                 branching: Branching | None = None) -> Iterator[dict]:
     lock = ctx.ds.repo.dot_git
     waited: dict = {}
 
@@ -221,7 +237,7 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
             yield from settle()
         *_, jobs = _open_jobs(ctx, wanted)
         if jobs:
-            waited = wait_for(ctx.backend, jobs, wait_timeout or 86400.0)
+            waited = wait_for(ctx.backend, jobs, wait_timeout)
     with finish_lock(lock, "slurm-finish"):
         if not wait:
             yield from settle()
@@ -245,6 +261,8 @@ def _finish(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed: bool
                                branching=branching))
         advice = _sweep_advice(outcomes, statuses)
         for outcome in outcomes:
+            if outcome.resubmitted:
+                retries.append(outcome.job.job_id)
             yield _outcome_result(ctx, outcome, advice.get(id(outcome), []))
     notify_completed_sweeps(ctx.root, ctx.store, ctx.ds.config, jobs, statuses)
 

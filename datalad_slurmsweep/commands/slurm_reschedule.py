@@ -9,11 +9,12 @@ from pathlib import Path
 from datalad.distribution.dataset import EnsureDataset, datasetmethod
 from datalad.interface.base import Interface, build_doc, eval_results
 from datalad.interface.utils import generic_result_renderer
-from datalad.support.constraints import EnsureNone, EnsureStr
+from datalad.support.constraints import EnsureFloat, EnsureNone, EnsureStr
 from datalad.support.param import Parameter
 
 from ..errors import RescheduleError, UsageError
 from ..jobs.reschedule import ReplayEvent, find_records, make_present, plan_replays, replay
+from ..jobs.retry import RetryPolicy, factor_problem, mem_problem, time_problem
 from ..jobs.runenv import inputs_to_get
 from ..jobs.script_out import render, write_script
 from .base import DatasetContext, guarded, open_context, refuse
@@ -71,6 +72,27 @@ class SlurmReschedule(Interface):
             bash script, each preceded by a ``cd`` to the job's directory, instead
             of submitting them: nothing is submitted, tracked, restored or
             committed. Jobs the script submits are not tracked."""),
+        scale_time=Parameter(
+            args=("--scale-time",), metavar="FACTOR", constraints=EnsureFloat() | EnsureNone(),
+            doc="""with --only-failed: give points that ended TIMEOUT FACTOR times the
+            time limit they had (rounded up to a minute), as a sweep's
+            ``retry.scale.time`` does."""),
+        scale_mem=Parameter(
+            args=("--scale-mem",), metavar="FACTOR", constraints=EnsureFloat() | EnsureNone(),
+            doc="""with --only-failed: give points that ended OUT_OF_MEMORY FACTOR times
+            the memory they had, as a sweep's ``retry.scale.mem`` does."""),
+        max_time=Parameter(
+            args=("--max-time",), metavar="TIME", constraints=EnsureStr() | EnsureNone(),
+            doc="""with --scale-time: at most this time limit (a Slurm time such as
+            1-00:00:00). A point already there is not replayed."""),
+        max_mem=Parameter(
+            args=("--max-mem",), metavar="GB", constraints=EnsureFloat() | EnsureNone(),
+            doc="""with --scale-mem: at most this much memory, in GB for the whole job
+            (the unit of a sweep's ``mem``). A point already there is not replayed."""),
+        exclude_failed_nodes=Parameter(
+            args=("--exclude-failed-nodes",), action="store_true",
+            doc="""with --only-failed: submit points that ended NODE_FAIL with
+            ``--exclude`` of the node they failed on."""),
     )
 
     _examples_ = [
@@ -88,8 +110,12 @@ class SlurmReschedule(Interface):
     @datasetmethod(name="slurm_reschedule")
     @eval_results
     def __call__(revision=None, *, dataset=None, since=None, with_failed_jobs=False,
-                 only_failed=False, report=False, message=None, script=None):
+                 only_failed=False, report=False, message=None, script=None,
+                 scale_time=None, scale_mem=None, max_time=None, max_mem=None,
+                 exclude_failed_nodes=False):
         def body(holder: list) -> Iterator[dict]:
+            grow = _growth(only_failed, scale_time, scale_mem, max_time, max_mem,
+                           exclude_failed_nodes)
             refuse((only_failed and with_failed_jobs,
                     "--only-failed (only the points that failed) and --with-failed-jobs "
                     "(failed ones too) contradict each other: give one"),
@@ -106,7 +132,7 @@ class SlurmReschedule(Interface):
                 return plan_replays(ctx.root, ctx.store, ctx.ds.id, runs,
                                     with_failed=with_failed_jobs, only_failed=only_failed,
                                     message=message, use_annex=ctx.use_annex,
-                                    fetch=not report and script is None)
+                                    fetch=not report and script is None, grow=grow)
 
             replays, skipped = plan()
             if not report and script is None and make_present(ctx.root, replays):
@@ -133,6 +159,32 @@ class SlurmReschedule(Interface):
         if res.get("script") == "-" and res.get("status") == "ok":
             return
         generic_result_renderer(res)
+
+
+def _growth(only_failed: bool, scale_time: float | None, scale_mem: float | None,
+            max_time: str | None, max_mem: float | None,
+            exclude_nodes: bool) -> RetryPolicy | None:
+    """The options giving failed points more, as a retry policy; refused
+    unless they make sense together."""
+    given = [name for name, value in (("--scale-time", scale_time), ("--scale-mem", scale_mem),
+                                      ("--max-time", max_time), ("--max-mem", max_mem),
+                                      ("--exclude-failed-nodes", exclude_nodes or None))
+             if value is not None]
+    if not given:
+        return None
+    refuse((not only_failed, f"{', '.join(given)} give failed points more of what they ran "
+            "out of: they go with --only-failed"),
+           (max_time is not None and scale_time is None, "--max-time caps --scale-time, "
+            "which is not given"),
+           (max_mem is not None and scale_mem is None, "--max-mem caps --scale-mem, which is "
+            "not given"),
+           *((problem is not None, problem) for problem in (
+               scale_time is not None and factor_problem(scale_time, "--scale-time") or None,
+               scale_mem is not None and factor_problem(scale_mem, "--scale-mem") or None,
+               max_time is not None and time_problem(max_time, "--max-time") or None,
+               max_mem is not None and mem_problem(max_mem, "--max-mem") or None)))
+    return RetryPolicy(attempts=1, scale_time=scale_time or 1.0, scale_mem=scale_mem or 1.0,
+                       max_time=max_time, max_mem=max_mem, exclude_failed_nodes=exclude_nodes)
 
 
 def _script_target(base: Path, script: str | None) -> Path | None:

@@ -59,7 +59,8 @@ class SlurmSweep(Interface):
         env=Parameter(args=("--env",), metavar="NAME", constraints=EnsureStr() | EnsureNone(),
                       doc="use the slurm.NAME section instead of simulation.environment."),
         wait=Parameter(args=("--wait",), action="store_true",
-                       doc="wait until every point has ended, then finish the sweep."),
+                       doc="""wait until every point has ended, then finish the sweep
+                       (and the retries of its failed points, if it has a retry section)."""),
         wait_timeout=Parameter(args=("--wait-timeout",), metavar="SECONDS",
                                constraints=EnsureFloat() | EnsureNone(),
                                doc="give up waiting after this many seconds (default: 86400)."),

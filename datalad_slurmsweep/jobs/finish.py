@@ -24,7 +24,7 @@ from ..provenance.commits import PlannedCommit
 from ..provenance.datasets import TOP, read_layout
 from ..provenance.nested import commit_nested
 from ..provenance.record import format_record
-from . import advice
+from . import advice, retry
 from .branching import Branching, commit_branches
 from .model import Job, Outcome
 from .outcomes import PointResult, apply_outcomes, forget_outcomes
@@ -38,11 +38,13 @@ from .recording import (
     tool_versions,
     write_env_file,
 )
+from .resubmit import resubmit
 from .runenv import bring_back
 from .store import JobStore
 
 
-def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
+def _unfinished(job: Job, status: JobStatus, close_failed: bool,
+                refusal: str = "") -> Outcome:
     state, detail = status.state, task_summary(job, status)
     if job.spec.chunk_slot is not None and state.is_terminal:
         detail += (f" (point {job.sweep.point}, exit code {status.exit_code})"
@@ -51,6 +53,11 @@ def _unfinished(job: Job, status: JobStatus, close_failed: bool) -> Outcome:
     # A sweep's advice comes once for all its points (commands/slurm_finish.py).
     detail += advice.note((t.state, t.resources) for t in status.tasks) \
         if state.is_terminal and not job.sweep else ""
+    if refusal:  # a point whose retries are used up, with its own advice
+        return Outcome(job, "impossible", f"point {job.sweep.point} of sweep "
+                       f"{job.sweep.root}: job {job.job_id} {refusal}; its outputs are not "
+                       "committed: use --accept-failed-jobs to commit it anyway or "
+                       "--close-failed-jobs to forget it", state=state)
     if state.is_active:
         return Outcome(job, "impossible", f"job {job.job_id} is still {state.value}{detail}",
                        state=state)
@@ -90,9 +97,12 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
     A completed job none of whose declared outputs exists counts as failed.
     With ``close_failed``, jobs the user ``named`` are closed whatever their
     end state (a completed job whose outputs cannot be committed, say);
-    unnamed ones only when they did not complete."""
+    unnamed ones only when they did not complete. A failed sweep point its
+    retry policy retries (not with ``close_failed``) is committed as it
+    ended, then submitted again (``retry.py``)."""
     named = named or set()
     packed = apply_outcomes(ds_root, jobs, statuses)
+    plans: list[retry.Plan] = []
     to_commit: list[tuple[Job, JobStatus]] = []
     to_close: list[Job] = []
     expanded: dict[str, Expanded] = {}
@@ -107,6 +117,11 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
             bring_back(ds_root, job.spec, log_paths(job, status))
         found = expanded[job.token] = expand_outputs(ds_root, job.outputs)
         succeeded = state.is_success and not found.none_written
+        plan = None if succeeded or close_failed else retry.plan_retry(job, status)
+        if plan is not None and plan.request is not None:
+            plans.append(plan)
+            to_commit.append((job, status))
+            continue
         closing = close_failed and (not succeeded or _named(job.job_id, named))
         if not closing and (succeeded or (accept_failed and state is not JobState.LOST)):
             to_commit.append((job, status))
@@ -116,16 +131,30 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
         if state.is_success and found.none_written:
             yield _no_outputs(job, found, closing)
         else:
-            yield _unfinished(job, status, closing)
+            yield _unfinished(job, status, closing, plan.refusal if plan else "")
     store.remove([j.token for j in to_close])
     forget_outcomes(ds_root, to_close)
     if branching and to_commit:
         to_commit, refused = _off_branches(ds_root, to_commit, expanded)
         yield from refused
     if to_commit:
-        yield from _commit(ds_root, store, backend, to_commit, expanded, dsid=dsid,
-                           use_annex=use_annex, messages=messages, branching=branching,
-                           packed=packed)
+        yield from _commit_then_retry(ds_root, store, backend, to_commit, expanded, plans,
+                                      dsid=dsid, use_annex=use_annex, messages=messages,
+                                      branching=branching, packed=packed)
+
+
+def _commit_then_retry(ds_root: Path, store: JobStore, backend: Backend,
+                       items: list[tuple[Job, JobStatus]], expanded: dict[str, Expanded],
+                       plans: list[retry.Plan], **kwargs) -> Iterator[Outcome]:
+    """Commit, then submit the next attempt of the failed points to retry.
+    Only an attempt whose record is committed is tried again: its files
+    must be out of the way (and its job out of the store) first."""
+    committed: dict[str, str] = {}
+    for outcome in _commit(ds_root, store, backend, items, expanded, **kwargs):
+        committed.update({outcome.job.token: outcome.commit} if outcome.commit else {})
+        yield outcome
+    yield from resubmit(ds_root, store, backend, [p for p in plans if p.job.token in committed],
+                        committed, use_annex=kwargs["use_annex"])
 
 
 def _named(job_id: JobId, named: set[JobId]) -> bool:

@@ -21,6 +21,7 @@ from ..backends.sbatch import LogSpec
 from ..redact import redact_argv, redact_text
 from .container import ContainerRun
 from .outputs import reserved
+from .retry import Retrying
 
 
 def new_token() -> str:
@@ -85,6 +86,7 @@ class JobSpec:
     # A sweep point packed with others into one array task (n_workers): its
     # slot among them; the task writes its outcome (jobs/outcomes.py).
     chunk_slot: int | None = None
+    retry: Retrying | None = None  # a sweep point's retry policy and attempts (jobs/retry.py)
 
     def to_json(self) -> dict[str, Any]:
         """The spec as stored on disk: secrets in the command line and the
@@ -109,6 +111,7 @@ class JobSpec:
         data["logs"] = LogSpec(**data["logs"])
         data["sweep"] = SweepMember.from_json(data["sweep"]) if data.get("sweep") else None
         data["container"] = ContainerRun(**data["container"]) if data.get("container") else None
+        data["retry"] = Retrying.from_json(data["retry"]) if data.get("retry") else None
         return cls(**data)
 
 
@@ -172,3 +175,4 @@ class Outcome:
     state: JobState | None = None
     commit: str | None = None
     branch: str | None = None  # slurm-finish --branches: the branch holding ``commit``
+    resubmitted: bool = False  # ``job`` is a new attempt of a failed point (jobs/retry.py)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path, PurePosixPath
 
 from .. import __version__, process
-from ..backends.base import Backend, JobStatus
+from ..backends.base import Backend, JobStatus, TaskStatus
 from ..backends.sbatch import expand_log_pattern
 from ..errors import SlurmsweepError
 from ..provenance.paths import pwd_relative
@@ -24,6 +24,7 @@ from ..redact import redact_argv, redact_tree
 from .model import Job
 from .outcomes import PointResult
 from .outputs import Expanded
+from .retry import attempts_record
 from .runenv import record_keys
 
 
@@ -142,7 +143,15 @@ def _point(job: Job, status: JobStatus, logs: list[str], found: Expanded,
         "start": task.start, "end": task.end, "node": task.node, "outputs": job.outputs,
         "missing_outputs": found.missing, "script": job.spec.sbatch_argv[-1],
         "inputs": job.spec.inputs, "logs": logs, "resources": task.as_record()["resources"],
-        **record_keys(job.spec), **chunk}
+        **record_keys(job.spec), **chunk, **_attempts(job, task)}
+
+
+def _attempts(job: Job, task: TaskStatus) -> dict:
+    """A retried point's chain of attempts, oldest first, this job's last."""
+    if job.spec.retry is None:
+        return {}
+    return {"attempt": job.spec.retry.attempt,
+            "attempts": attempts_record(job, task)}
 
 
 def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],

@@ -42,6 +42,8 @@ from .replay_sweep import (
     sweep_commit_specs,
     uncommitted,
 )
+from .retry import RetryPolicy
+from .retry_replay import next_attempt
 from .runenv import configure
 from .store import JobStore
 from .submit import submit_job
@@ -155,25 +157,38 @@ def restore_inputs(root: Path, commit: str, paths: list[str], use_annex: bool) -
 
 
 def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed: bool,
-                   with_failed: bool, message: str | None) -> list[Replay]:
-    """One job per recorded point, submitted on its own (not as an array)."""
+                   with_failed: bool, message: str | None,
+                   grow: RetryPolicy | None) -> tuple[list[Replay], list[ReplayEvent]]:
+    """One job per recorded point, submitted on its own (not as an array);
+    with ``grow``, failed points get what their failure asks for, and those
+    that cannot get more are skipped."""
     sweep = run.parsed.record["sweep"]
-    replays = []
+    replays, skipped = [], []
     for point in sweep_points(run, only_failed=only_failed, with_failed=with_failed):
+        argv, retrying = ["sbatch", point["script"]], None
+        found = next_attempt(root, run.commit, point, grow) if grow else None
+        if isinstance(found, str):
+            skipped.append(ReplayEvent("skipped", run, f"commit {run.commit[:10]}: point "
+                                       f"{point.get('point')} ended {point.get('state')} "
+                                       f"and is not replayed: {found}"))
+            continue
+        if found:
+            argv, retrying = ["sbatch", *found[0], point["script"]], found[1]
         member = SweepMember(root=sweep["root"], name=sweep.get("name") or sweep["root"],
                              config=sweep.get("config") or "", point=point.get("point") or "",
                              case=point.get("case") or "", params=point.get("params") or {})
-        spec = prepare(root, ["sbatch", point["script"]], pwd=".", outputs=point["outputs"],
+        spec = prepare(root, argv, pwd=".", outputs=point["outputs"],
                        base=root, message=message,
                        chain=list(run.parsed.record.get("chain") or []) + [run.commit],
                        sweep=member, check_dirty=False)
         spec.inputs = [i for i in point.get("inputs", []) if i != point["script"]]
+        spec.retry = retrying
         # The script calls the container itself; its image is got and recorded.
         configure(root, spec, container_name=point.get("container"))
         check_conflicts(store, spec.reserved_paths)
         replays.append(Replay(run, spec, restore=[point["script"], *spec.inputs],
                               backend=run.parsed.record.get("backend")))
-    return replays
+    return replays, skipped
 
 
 def _single_replay(root: Path, store: JobStore, run: RecordedRun,
@@ -238,10 +253,12 @@ def _once(replays: list[Replay]) -> tuple[list[Replay], list[ReplayEvent]]:
 def plan_replays(root: Path, store: JobStore, dsid: str | None,
                  runs: list[RecordedRun | SweepCommit], *, with_failed: bool,
                  only_failed: bool, message: str | None, use_annex: bool = False,
-                 fetch: bool = False) -> tuple[list[Replay], list[ReplayEvent]]:
+                 fetch: bool = False,
+                 grow: RetryPolicy | None = None) -> tuple[list[Replay], list[ReplayEvent]]:
     """Validate every replay before any is submitted; also the records skipped.
     With ``fetch``, an annexed batch script without content is got, as
-    slurm-schedule gets it (a fresh clone)."""
+    slurm-schedule gets it (a fresh clone). ``grow`` (with ``only_failed``)
+    gives failed sweep points more of what they ran out of."""
     replays: list[Replay] = []
     skipped: list[ReplayEvent] = []
     for run in runs:
@@ -267,8 +284,10 @@ def plan_replays(root: Path, store: JobStore, dsid: str | None,
                 f"commit {run.commit[:10]} records a job of another dataset "
                 f"(dsid {recorded}, this one is {dsid}); reschedule it there")
         if "points" in rec.record:
-            replays += _sweep_replays(root, store, run, only_failed=only_failed,
-                                      with_failed=with_failed, message=message)
+            found, more = _sweep_replays(root, store, run, only_failed=only_failed,
+                                         with_failed=with_failed, message=message, grow=grow)
+            replays += found
+            skipped += more
         elif not rec.succeeded and not with_failed:
             skipped.append(ReplayEvent(
                 "skipped", run, f"commit {run.commit[:10]}: job {rec.job_id} ended "

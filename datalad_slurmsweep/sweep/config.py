@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..jobs.retry import RetryPolicy
 from .checks import (
     COMMAND_FIELDS,
     MAX_POINTS,
@@ -33,7 +34,7 @@ from .checks import (
     value_problem,
 )
 from .chunking import Chunking, check_chunking
-from .options import Results, block_wait, results_section
+from .options import Results, block_wait, results_section, retry_section
 from .points import name_problems, overlapping_edit_problems, point_problems
 
 SIMULATION_KEYS = {
@@ -52,7 +53,8 @@ MULTISEED_KEYS = {"path", "ratio"}
 GRID_KEYS = {"mode", "parameters"}
 GRID_PARAM_KEYS = {"file", "key", "values", "name"}
 TOP_KEYS = {"simulation", "slurm", "module_commands", "simulation_cases",
-            "sweep_config", "grid"}
+            "sweep_config", "grid",
+            "retry"}  # ours: how failed points are retried (sweep/options.py)
 DEFAULT_COMMAND = "mpirun nrniv -mpi -python run_network.py {config_file}"
 _CASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
@@ -111,6 +113,7 @@ class SweepConfig:
     block_dependency: str = "afterany"
     results: Results = field(default_factory=lambda: Results())
     chunking: Chunking | None = None  # slurm.<env>.n_workers: points packed into tasks
+    retry: RetryPolicy | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -153,6 +156,14 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
         chunking = check_chunking(c, slurm, f"slurm.{env}.", array=sim["submission"] == "array"
                                   and sim["parallel_submission"] is not False)
     modules = check_modules(c, raw, env)
+    retry = retry_section(c, raw, slurm, env)
+    if retry is not None and chunking is not None and retry.attempts > 1:
+        # A retried array task would run all the points packed into it
+        # again, the completed ones too: refused rather than half done.
+        c.add(f"retry: automatic retries do not work with slurm.{env}.n_workers (a "
+              "packed task would rerun its completed points); drop one of them, or "
+              "replay the failed points with datalad slurm-reschedule --only-failed "
+              "--scale-time/--scale-mem")
     cases = _check_cases(c, raw)
     for case in cases:
         case.container = case.container or sim["container"]
@@ -164,7 +175,8 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
     if c.problems:
         raise ConfigError(path, c.problems)
     return SweepConfig(path=path, raw=raw, slurm=slurm, module_commands=modules,
-                       cases=cases, axes=axes, grid_mode=grid_mode, chunking=chunking, **sim)
+                       cases=cases, axes=axes, grid_mode=grid_mode, chunking=chunking,
+                       retry=retry, **sim)
 
 
 def _check_simulation(c: Checker, raw: dict, environment: str | None) -> dict[str, Any]:

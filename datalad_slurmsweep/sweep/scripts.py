@@ -4,7 +4,6 @@ script per array. Everything substituted into a script is shell-quoted;
 from __future__ import annotations
 
 import json
-import math
 import shlex
 import string
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from ..errors import ConfigError, ScheduleError
 from ..jobs import container
 from ..jobs.container import ContainerRun
+from ..jobs.retry import mem_per_cpu_mb
 from ..redact import redact_tree
 from .chunking import CHUNK_KEYS, dispatch_body
 from .config import SweepConfig
@@ -52,8 +52,7 @@ def sbatch_directives(cfg: SweepConfig) -> list[str]:
         if s.get(key) is not None:
             lines.append(f"--{key}={s[key]}")
     if s.get("mem") is not None:
-        per_cpu = math.ceil(float(s["mem"]) * 1024 / int(s.get("ntasks") or 1))
-        lines.append(f"--mem-per-cpu={per_cpu}M")
+        lines.append(f"--mem-per-cpu={mem_per_cpu_mb(s['mem'], s.get('ntasks') or 1)}M")
     for key, value in s.items():
         if key in ("time", "partition", "nodes", "ntasks", "account", "mem",
                    "array_parallelism") or key in CHUNK_KEYS:

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..backends.base import Backend, JobId
 from ..backends.sbatch import LogSpec
 from ..jobs.model import Job, JobSpec, Submission, SweepMember
+from ..jobs.retry import Request, Retrying
 from ..jobs.store import JobStore
 from ..jobs.submit import Batch, submit_batches
 from ..redact import redact_environment
@@ -46,9 +47,19 @@ def _batch(p: SweepPlan, dispatch: Dispatch, backend: str, env: dict[str, str]) 
                        sweep=member, container=p.cfg.containers.get(task.case.container))
         spec.extra_inputs = spec.container.inputs() if spec.container else []
         spec.chunk_slot = slot
+        spec.retry = _retrying(p)
         jobs.append(Job(spec=spec, submission=submission,
                         task=array_task if p.array else None))
     return Batch(submission, jobs)
+
+
+def _retrying(p: SweepPlan) -> Retrying | None:
+    """A point's retry state as it is first submitted: what slurm.<env> asks for."""
+    if p.cfg.retry is None:
+        return None
+    s = p.cfg.slurm
+    return Retrying(p.cfg.retry, Request(time=s.get("time"), mem=s.get("mem"),
+                                         ntasks=s.get("ntasks") or 1))
 
 
 def run_sweep(root: Path, store: JobStore, backend: Backend, p: SweepPlan, *,
