@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import Any
 
 from .checks import Checker
 
@@ -111,3 +112,14 @@ def dispatch_body(tasks_file: str, starts: list[int], parallel: int) -> list[str
         f"    | xargs -d '\\n' -r -n 1 -P {int(parallel)} bash -c 'run_point \"$1\"' run_point",
         "",
     ]
+
+
+def retry_problem(chunking: Chunking | None, retry: Any, env: str | None) -> str | None:
+    """Automatic retries resubmit array tasks; a packed task would run all
+    its points again, the completed ones too: refused rather than half done."""
+    if chunking is None or retry is None or retry.attempts <= 1:
+        return None
+    return (f"retry: automatic retries do not work with slurm.{env}.n_workers (a packed "
+            "task would rerun its completed points); drop one of them, or replay the "
+            "failed points with datalad slurm-reschedule --only-failed --scale-time/"
+            "--scale-mem")

@@ -33,7 +33,7 @@ from .checks import (
     suggest,
     value_problem,
 )
-from .chunking import Chunking, check_chunking
+from .chunking import Chunking, check_chunking, retry_problem
 from .options import Results, block_wait, results_section, retry_section
 from .points import name_problems, overlapping_edit_problems, point_problems
 
@@ -157,13 +157,7 @@ def load_config(path: Path, environment: str | None = None) -> SweepConfig:
                                   and sim["parallel_submission"] is not False)
     modules = check_modules(c, raw, env)
     retry = retry_section(c, raw, slurm, env)
-    if retry is not None and chunking is not None and retry.attempts > 1:
-        # A retried array task would run all the points packed into it
-        # again, the completed ones too: refused rather than half done.
-        c.add(f"retry: automatic retries do not work with slurm.{env}.n_workers (a "
-              "packed task would rerun its completed points); drop one of them, or "
-              "replay the failed points with datalad slurm-reschedule --only-failed "
-              "--scale-time/--scale-mem")
+    c.add(retry_problem(chunking, retry, env))
     cases = _check_cases(c, raw)
     for case in cases:
         case.container = case.container or sim["container"]

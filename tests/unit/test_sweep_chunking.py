@@ -34,6 +34,8 @@ def write(tmp_path, changes=None):
      "'slurm.local.n_workers' packs points into the tasks of array jobs"),
     ({"slurm.local.n_workers": 2, "simulation.parallel_submission": False},
      "needs simulation.submission 'array' and simulation.parallel_submission true"),
+    ({"slurm.local.n_workers": 2, "retry.attempts": 2},
+     "retry: automatic retries do not work with slurm.local.n_workers"),
 ])
 def test_mistakes_name_the_file_and_key(tmp_path, changes, expected):
     path = write(tmp_path, changes)
