@@ -215,12 +215,15 @@ def _stage_symlinks(repo: Path, paths: list[str], env: Env) -> None:
 
 
 def covering(paths: list[str], limit: int = 64) -> list[str]:
-    """At most ``limit`` directories (or the paths themselves) that contain
-    all ``paths``: git matches every entry against every pathspec, so tens
-    of thousands of them cost more than listing their common parents."""
+    """Few pathspecs that contain all ``paths``: git matches every entry
+    against every pathspec, so tens of thousands of them cost more than
+    listing their common parents. Nested paths are folded into parent
+    directories until at most ``limit`` remain, but never into the top of
+    the dataset: that would list every file of it, and make a finish cost
+    grow with the dataset instead of with its jobs."""
     current = sorted(set(paths))
     while len(current) > limit:
-        parents = sorted({p.rpartition("/")[0] or "." for p in current})
+        parents = sorted({p.rpartition("/")[0] or p for p in current})
         if parents == current:
             break
         current = parents
@@ -230,14 +233,35 @@ def covering(paths: list[str], limit: int = 64) -> list[str]:
     return [p for p in current if not any(p.startswith(q + "/") for q in current if q != p)]
 
 
+def _index_pathspecs(repo: Path, spec: list[str], limit: int = 64) -> list[str]:
+    """Pathspecs for ``ls-files``, which matches each of the index's entries
+    against each pathspec: many top-level names (every single job's log
+    sits at the top) become one ``:(glob)*`` (top-level files only, ``*``
+    does not cross ``/``) plus those names that are directories."""
+    tops = [p for p in spec if "/" not in p]
+    if len(tops) <= limit:
+        return literal(spec)
+    in_head = {os.fsdecode(line.split(b"\t", 1)[1]) for line in git(
+        repo, "ls-tree", "-z", "HEAD", check=False).split(b"\0")
+        if line.startswith(b"040000 ") or line.startswith(b"160000 ")}
+    kept = [p for p in spec if "/" in p or p in in_head or os.path.isdir(repo / p)]
+    return [":(glob)*", *literal(kept)]
+
+
 def entries(repo: Path, args: list[str], paths: list[str],
             env: Env = None) -> dict[str, tuple[str, str]]:
     """path -> (mode, sha) from ``ls-files -s`` or ``ls-tree -r``, for the
     entries at or below ``covering(paths)``: a superset, filtered later."""
     found: dict[str, tuple[str, str]] = {}
-    for chunk in _chunks(covering(paths)):
-        spec = [] if chunk == ["."] else ["--", *literal(chunk)]
-        out = git(repo, *args, "-z", *spec, env=env)
+    spec = covering(paths)
+    if spec == ["."]:
+        specs = [[]]
+    elif args[0] == "ls-files":
+        specs = [["--", *_index_pathspecs(repo, spec)]]
+    else:  # ls-tree walks trees, skipping those no pathspec names: cheap
+        specs = [["--", *literal(chunk)] for chunk in _chunks(spec)]
+    for pathspec in specs:
+        out = git(repo, *args, "-z", *pathspec, env=env)
         for item in out.split(b"\0"):
             if not item:
                 continue

@@ -142,3 +142,20 @@ def test_a_real_git_index_lock_is_never_taken_away(tmp_path):
         raise AssertionError("took a lock that another git holds")
     assert (root / ".git" / "index.lock").read_text() == "a running git's"
     del ds
+
+
+def test_many_top_level_logs_never_list_the_whole_dataset(tmp_path):
+    """Single jobs keep their logs at the top: with more of them than the
+    pathspec limit, the entries read are still only those of the jobs'
+    paths (and the top level), never every file of the dataset."""
+    from datalad_slurmsweep.provenance.commits import covering
+    ds = make_dataset(tmp_path / "ds", annex=False,
+                      files={**{f"data/d{i}/f.txt": "x\n" for i in range(50)},
+                             **{f"slurm-{i}.out": "log\n" for i in range(100)},
+                             "out/1/r.txt": "r\n"})
+    paths = [f"slurm-{i}.out" for i in range(100)] + ["out/1", "out/2"]
+    assert "." not in covering(paths)
+    for args in (["ls-files", "-s"], ["ls-tree", "-r", "--full-tree", "HEAD"]):
+        found = entries(tmp_path / "ds", args, paths)
+        assert "out/1/r.txt" in found and "slurm-99.out" in found
+        assert not any(p.startswith("data/") for p in found), args
