@@ -50,6 +50,7 @@ def run_peak(argv: list[str], cwd: Path, stdin: Path | None = None) -> tuple[flo
         proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *argv], cwd=cwd, env=ENV,
                               stdin=feed, capture_output=True, text=True)
     if proc.returncode != 0:
+        proc.stderr = "\n".join(ln for ln in proc.stderr.splitlines() if not ln.startswith("BENCH "))
         raise _failed(argv, proc)
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("BENCH ")][-1]
     _, seconds, peak_kb = line.split()

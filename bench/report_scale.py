@@ -10,6 +10,11 @@ SCALE_LIMITS = (("check", 10), ("schedule", 180), ("finish", 240), ("list", 2))
 FLAT_PHASES = ("check", "schedule", "finish")
 
 
+def _one_line(text: str, limit: int) -> str:
+    """A message fit for a table cell: one line, no column breaks."""
+    return " ".join(text.split())[-limit:].replace("|", "\\|")
+
+
 def series_label(entry: dict) -> str:
     backend = "local backend" if entry["backend"] == "local" else "Slurm"
     chunks = f"n_workers {entry['n_workers']}" if entry.get("n_workers") else "one point per task"
@@ -28,7 +33,7 @@ def _series(raw: dict) -> dict[str, list[dict]]:
 def plot_results(raw: dict) -> list[dict]:
     """The sweeps of issue 11 as rows of the per-job plot."""
     return [{"tool": "datalad-slurmsweep", "workload": series_label(e), **e}
-            for entries in _series(raw).values() for e in entries if "error" not in e]
+            for entries in _series(raw).values() for e in entries if "check" in e]
 
 
 def _floor_targets(floor: dict, add: Callable) -> None:
@@ -42,7 +47,7 @@ def _floor_targets(floor: dict, add: Callable) -> None:
 def _big_targets(entries: list[dict], add: Callable) -> None:
     for entry in entries:
         if "error" in entry:
-            add("finish in a dataset of many files", f"failed: {entry['error'][-120:]}", False)
+            add("finish in a dataset of many files", f"failed: {_one_line(entry['error'], 160)}", False)
             continue
         for row in entry["rows"]:
             ratio = row["big"] / row["empty"]
@@ -53,15 +58,18 @@ def _big_targets(entries: list[dict], add: Callable) -> None:
 
 def _scale_targets(entries: list[dict], wanted: int, add: Callable) -> None:
     label = series_label(entries[0])
-    done = [e for e in entries if "error" not in e]
+    done = [e for e in entries if "check" in e]
     failed = [e for e in entries if "error" in e]
+    skipped = [e for e in entries if "skipped" in e]
     if failed:
-        add(f"{failed[0]['n']}-point {label}", f"failed: {failed[0]['error'][-160:]}", False)
+        add(f"{failed[0]['n']}-point {label}", f"failed: {_one_line(failed[0]['error'], 160)}", False)
+    if skipped:
+        add(f"{skipped[0]['n']}-point {label}", f"skipped: {skipped[0]['skipped']}", None)
     if not done:
         return
     big = done[-1]
     n = big["n"]
-    if n < wanted and not failed:
+    if n < wanted and not failed and not skipped:
         add(f"{wanted}-point {label}", f"not run (this run stopped at {n})", None)
     for phase, limit in SCALE_LIMITS:
         add(f"{n}-point {label}: {phase} < {limit} s", f"{big[phase]:.2f} s", big[phase] < limit)
@@ -106,7 +114,7 @@ def _floor_table(floor: dict) -> list[str]:
             ("sha256 of every byte (Python hashlib)", floor["sha256"], None)]
     lines = [f"### Finish of a {floor['n']}-point sweep against its floor", "",
              f"The finish committed {floor['committed']} files; the floor rows handle the "
-             f"{floor['files']} of them the jobs wrote ({floor['bytes'] / 2**20:.1f} MB), "
+             f"{floor['files']} of them the jobs wrote ({floor['bytes'] / 2**20:.2f} MB), "
              "in copies of the dataset made just before the finish. Nothing is committed "
              "in the copies.", "",
              "| step | seconds | peak MB | ÷ git add |", "|---|---:|---:|---:|"]
@@ -140,8 +148,9 @@ def _scale_table(series: dict[str, list[dict]]) -> list[str]:
              "| ms/point check / schedule / finish |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for entries in series.values():
         for e in entries:
-            if "error" in e:
-                lines.append(f"| {series_label(e)} | {e['n']} | failed | | | | | | |")
+            if "check" not in e:
+                why = "failed" if "error" in e else "skipped"
+                lines.append(f"| {series_label(e)} | {e['n']} | {why} | | | | | | |")
                 continue
             per = " / ".join(f"{e[p] / e['n'] * 1000:.2f}" for p in FLAT_PHASES)
             lines.append(f"| {series_label(e)} | {e['n']} | {e['check']:.2f} s | "

@@ -171,6 +171,9 @@ def options() -> argparse.Namespace:
     parser.add_argument("--local-n-workers", type=int, default=100,
                         help="n_workers of issue 11's sweeps on the local backend (default "
                         "100; 0: one point per array task, ~10x longer to run the jobs)")
+    parser.add_argument("--job-budget", type=float, default=3600,
+                        help="skip a sweep of issue 11's series whose jobs would run longer "
+                        "than this many seconds, judged by the previous size (default 3600)")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated subset of {', '.join(SECTIONS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "docs",
@@ -253,6 +256,26 @@ def attempt(run_: Run, key: str, what: str, measure, context: dict | None = None
     return "error" not in entry
 
 
+def _too_long(run_: Run, args, context: dict) -> bool:
+    """Whether the jobs of the next sweep of a series would run longer than
+    --job-budget, judged by the last one (a tree that ignores n_workers runs
+    one point per task: hours at 100 000 points on the local backend)."""
+    done = [e for e in run_.raw.get("scale", [])
+            if e.get("backend") == context["backend"] and "run" in e]
+    if not done:
+        return False
+    last = done[-1]
+    guess = last["run"] / last["n"] * context["n"]
+    if guess <= args.job_budget:
+        return False
+    run_.raw["scale"].append({**context, "skipped": (
+        f"its jobs would run ~{guess / 60:.0f} min ({last['run'] / last['n'] * 1000:.1f} "
+        f"ms per point at N={last['n']}), over --job-budget {args.job_budget / 60:.0f} min")})
+    run_.keep()
+    log(f"{context['backend']} sweep of {context['n']} skipped: {run_.raw['scale'][-1]['skipped']}")
+    return True
+
+
 def scale_series(run_: Run, args, work: Path) -> None:
     local = [n for n in (1000, 10000, 100000) if n <= args.max_points]
     slurm = [n for n in (1000, 10000) if n <= args.max_points]
@@ -263,6 +286,8 @@ def scale_series(run_: Run, args, work: Path) -> None:
     for backend, workers, sizes, wanted in series:
         for n in sizes if wanted else []:
             context = {"backend": backend, "n_workers": workers, "n": n}
+            if _too_long(run_, args, context):
+                break
 
             def one(n=n, backend=backend, workers=workers, context=context):
                 return {**context, **scale_sweep(n, work, backend, workers)}

@@ -205,7 +205,7 @@ def scale_sweep(n: int, work: Path, backend: str, n_workers: int | None) -> dict
     save(ds, "datalad", ENV, "model")
     found: dict = {}
     found["check"], found["check_peak_mb"] = repeat_peak(
-        ["datalad", "slurm-sweep", "--check", str(config)], ds, 3)
+        ["datalad", "slurm-sweep", "--check", "--backend", backend, str(config)], ds, 3)
     since = now()
     found["schedule"], found["schedule_peak_mb"] = run_peak(
         ["datalad", "slurm-sweep", "--backend", backend, str(config)], ds)
