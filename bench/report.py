@@ -136,11 +136,22 @@ def _header(raw: dict) -> list[str]:
             "reported every job done. Peak memory is the largest resident set of the "
             "processes a command waited for (`getrusage(RUSAGE_CHILDREN)` of a fresh "
             "interpreter running just that command).", "",
-            "A full `make bench` takes about 75 min on this machine once issue 11's "
-            "targets are met (much longer before); `make bench BENCH_ARGS=--quick` "
-            "(~30 min) is for development, `BENCH_ARGS=--slurm-100k` (or "
-            "`BENCH_SLURM_100K=1`) adds the 100 000-point sweep on the Slurm cluster "
-            "(~25 min). `python bench/run.py --help` lists the options.", ""]
+            "A full `make bench` takes about 1.5 h on this machine (most of it the "
+            "datalad-slurm side and running the jobs of the 100 000-point sweep); "
+            "`make bench BENCH_ARGS=--quick` (about 25 min) is for development; "
+            "`BENCH_ARGS=--slurm-100k` (or `BENCH_SLURM_100K=1`) adds the 100 000-point "
+            "sweep on the Slurm cluster (about 25 min more). `python bench/run.py --help` "
+            "lists the options." + _settings(raw.get("settings")), ""]
+
+
+def _settings(settings: dict | None) -> str:
+    if not settings:
+        return ""
+    workers = settings.get("local_n_workers") or "none (one point per array task)"
+    return (f" This run: issue 11's sweeps up to {settings['max_points']} points, "
+            f"local backend n_workers {workers}, the 100 000-point sweep on Slurm "
+            f"{'included' if settings.get('slurm_100k') else 'not included'}, "
+            f"a dataset of {settings['big_files']} files.")
 
 
 def write_report(docs: Path, raw: dict) -> None:
@@ -150,7 +161,9 @@ def write_report(docs: Path, raw: dict) -> None:
     status = {True: "yes", False: "**no**", None: "not run"}
     lines = [*_header(raw), "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {name} | {value} | {status[ok]} |" for name, value, ok in rows]
-    lines += ["", "## Measurements", "", *table(results), ""]
+    compared = table(results)
+    lines += ["", "## Measurements", "",
+              *(compared if len(compared) > 2 else ["Not measured in this run."]), ""]
     if api is not None:
         lines += [f"Scheduling through the Python API: {api * 1000:.1f} ms per job "
                   "(median of 100).", ""]

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """make bench: datalad-slurmsweep and datalad-slurm 0.2.8, side by side, on the
-local Slurm cluster, in one run, interleaved, on fresh datasets.
+local Slurm cluster, in one run, interleaved, on fresh datasets; then issue
+11's scale workloads (bench/scale.py): sweeps up to 100 000 points, a finish
+against its floor, finishing in a dataset of 100 000 files.
 
 Writes docs/benchmarks.md (table, targets, machine), docs/benchmarks.png
 (per-job cost against N) and docs/benchmarks.json (every measurement).
@@ -159,7 +161,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="a development run: N = 10 and 100 side by side, our sweeps "
                         "and issue 11's series capped at 10 000 points, a dataset of 10 000 "
-                        "files (~30 min); targets need the full run")
+                        "files (about 25 min); targets need the full run")
     parser.add_argument("--max-points", type=int, default=None,
                         help="cap issue 11's sweep series (default 100000; 10000 with --quick)")
     parser.add_argument("--big-files", type=int, default=None,
@@ -167,7 +169,7 @@ def options() -> argparse.Namespace:
     parser.add_argument("--slurm-100k", action="store_true",
                         default=os.environ.get("BENCH_SLURM_100K", "") not in ("", "0"),
                         help="also run the 100 000-point sweep on the Slurm cluster, chunked "
-                        "into n_workers: 100 array tasks (~25 min more; env BENCH_SLURM_100K=1)")
+                        "into n_workers: 100 array tasks (about 25 min more; env BENCH_SLURM_100K=1)")
     parser.add_argument("--local-n-workers", type=int, default=100,
                         help="n_workers of issue 11's sweeps on the local backend (default "
                         "100; 0: one point per array task, ~10x longer to run the jobs)")
@@ -323,7 +325,8 @@ def main() -> None:
                     duration_s=time.perf_counter() - started,
                     settings={"max_points": args.max_points, "big_files": args.big_files,
                               "slurm_100k": args.slurm_100k,
-                              "local_n_workers": args.local_n_workers})
+                              "local_n_workers": args.local_n_workers,
+                              "job_budget": args.job_budget})
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "benchmarks.json").write_text(json.dumps(run_.raw, indent=1) + "\n")
     report(run_.raw, args.out)
