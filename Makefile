@@ -63,8 +63,11 @@ docs: install
 lint: install
 	ruff check datalad_slurmsweep tests
 
-# Benchmarks against datalad-slurm 0.2.8 on the local cluster (not part of
-# make test): writes docs/benchmarks.md and docs/benchmarks.png.
+# Benchmarks against datalad-slurm 0.2.8 on the local cluster, and issue 11's
+# scale targets (not part of make test): writes docs/benchmarks.md, .png and
+# .json. BENCH_ARGS=--quick for development (sweeps capped at 10 000 points);
+# BENCH_ARGS=--slurm-100k (or BENCH_SLURM_100K=1) adds the 100 000-point
+# sweep on the cluster; python bench/run.py --help lists the rest.
 bench: setup
 	$(PIP) install --quiet --disable-pip-version-check matplotlib
 	$(PYTHON) bench/run.py $(BENCH_ARGS)

@@ -38,23 +38,25 @@ def single_job_files(ds: Path) -> None:
 
 def component_dir(root: Path, n_files: int = 50) -> None:
     """A model's component directory: n_files small files, one JSON parameter."""
-    (root / "mechanisms").mkdir(parents=True)
-    (root / "synaptic_models").mkdir()
+    root.mkdir(parents=True)
     for i in range(n_files - 1):
-        sub = "mechanisms" if i % 2 else "synaptic_models"
-        (root / sub / f"f{i:02d}.txt").write_text(f"component file {i}\n" * 4)
+        sub = root / ("mechanisms" if i % 2 else "synaptic_models")
+        sub.mkdir(exist_ok=True)
+        (sub / f"f{i:02d}.txt").write_text(f"component file {i}\n" * 4)
     (root / "params.json").write_text(json.dumps({"gain": 1.0, "tau": 5.0}, indent=2) + "\n")
 
 
-def sweep_files(ds: Path, n_points: int) -> Path:
-    """Our sweep configuration over n_points values of params.json:gain."""
+def sweep_files(ds: Path, n_points: int, component_files: int = 50,
+                slurm_extra: dict | None = None) -> Path:
+    """Our sweep configuration over n_points values of params.json:gain;
+    ``slurm_extra`` adds keys to its slurm section (n_workers)."""
     model = ds / "model"
-    component_dir(model / "components")
+    component_dir(model / "components", component_files)
     (model / "case.json").write_text("{}\n")
     config = {
         "simulation": {"output_name": "../runs/bench", "environment": "bench",
                        "component_path": "components", "seed_sweep": "none"},
-        "slurm": {"bench": {"time": "00:05:00", "ntasks": 1, "mem": 0.05}},
+        "slurm": {"bench": {"time": "00:05:00", "ntasks": 1, "mem": 0.05, **(slurm_extra or {})}},
         "simulation_cases": {"run": {
             "config_file": "case.json",
             "command": 'cp "$COMPONENT_PATH/params.json" "$OUTPUT_DIR/seen.json"'}},
