@@ -26,6 +26,12 @@ class SweepRow:
     submitted_at: float
 
 
+def open_count(store: JobStore, sweep: str) -> int:
+    """How many jobs of ``sweep`` the store still holds."""
+    return store.conn.execute("SELECT count(*) FROM jobs WHERE sweep = ?",
+                              (sweep,)).fetchone()[0]
+
+
 def sweep_members(store: JobStore, status: str) -> list[SweepRow]:
     """The sweep jobs in ``status``, without decoding their specs (SQLite
     reads the case out of the spec's JSON)."""

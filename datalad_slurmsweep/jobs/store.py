@@ -330,11 +330,6 @@ class JobStore:
             found.append(_job(self.path, data, submissions))
         return found
 
-    def open_count(self, sweep: str) -> int:
-        """How many jobs of ``sweep`` the store still holds."""
-        return self.conn.execute("SELECT count(*) FROM jobs WHERE sweep = ?",
-                                 (sweep,)).fetchone()[0]
-
     def __iter__(self) -> Iterator[Job]:
         return iter(self.jobs())
 

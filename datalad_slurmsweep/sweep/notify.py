@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from ..backends.base import JobState
 from ..errors import SlurmsweepError, UsageError
+from ..jobs.listing import open_count
 from ..redact import redact_value
 from ..settings import WEBHOOK_URL
 
@@ -221,7 +222,7 @@ def notify_completed_sweeps(root: Path, store: Any, git_config: Any, jobs: list,
         if job.sweep:
             by_sweep.setdefault(job.sweep.root, []).append(job)
     for sweep, members in by_sweep.items():
-        if store.open_count(sweep):
+        if open_count(store, sweep):
             continue  # points still open
         config = root / members[0].sweep.config
         try:
