@@ -1,7 +1,9 @@
-"""What ``slurm-finish --list-open-jobs`` says about sweeps: counts per
-sweep and per case, from one store query that decodes no spec and one
-status query per backend for whole arrays, so 100 000 open points cost a
-summary line, not 100 000 job objects and result records."""
+"""What the store says about sweeps without decoding a job's spec.
+
+``slurm-finish --list-open-jobs`` counts per sweep and per case from one
+store query and one status query per backend for whole arrays, so 100 000
+open points cost a summary line, not 100 000 job objects and result
+records; planning a sweep again asks for its reserved outputs the same way."""
 from __future__ import annotations
 
 from collections import Counter
@@ -30,6 +32,21 @@ def open_count(store: JobStore, sweep: str) -> int:
     """How many jobs of ``sweep`` the store still holds."""
     return store.conn.execute("SELECT count(*) FROM jobs WHERE sweep = ?",
                               (sweep,)).fetchone()[0]
+
+
+def sweep_outputs(store: JobStore, sweep: str) -> set[str]:
+    """The output paths the open jobs of ``sweep`` reserve (a sweep's
+    outputs are literal, so these are its points' output directories)."""
+    return {r[0] for r in store.conn.execute(
+        "SELECT o.path FROM outputs o JOIN jobs j ON j.token = o.token WHERE j.sweep = ?",
+        (sweep,))}
+
+
+def sweep_job_ids(store: JobStore, sweep: str) -> list[str]:
+    """The job ids of ``sweep``'s jobs that have one, oldest first."""
+    return [r[0] for r in store.conn.execute(
+        "SELECT job_id FROM jobs WHERE sweep = ? AND job_id IS NOT NULL ORDER BY rowid",
+        (sweep,))]
 
 
 def sweep_members(store: JobStore, status: str) -> list[SweepRow]:
