@@ -66,12 +66,16 @@ def private_roots(changes: Mapping[int, Mapping[str, Entry | None]], blocked: se
                 if owners.setdefault(directory, index) != index:
                     owners[directory] = -1
                 counts[directory] = counts.get(directory, 0) + 1
+            # A file of one plan where another plan has a directory
+            # makes that directory shared.
+            if owners.setdefault(path, index) != index:
+                owners[path] = -1
     for path in blocked:
         for directory in (*_dirs_of(path), path):
             owners[directory] = -1
     found: dict[int, list[str]] = {}
     for directory, index in owners.items():
-        if index < 0 or counts[directory] < min_changes:
+        if index < 0 or counts.get(directory, 0) < min_changes:
             continue
         above = _dirs_of(directory)
         if all(owners[d] < 0 or counts[d] < min_changes for d in above):

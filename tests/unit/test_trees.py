@@ -61,3 +61,6 @@ def test_private_roots_are_the_highest_directories_of_one_plan():
     # A gitlink inside a directory keeps it with fast-import.
     assert private_roots(changes, {"a/b/link"}, 1) == {1: ["c"]}
     assert private_roots(changes, set(), 2) == {0: ["a"]}
+    # A file of one plan where another has a directory: neither owns it.
+    clash = {0: {"d/x/1": ("100644", "x"), "d/y": None}, 1: {"d/x": ("100644", "x")}}
+    assert private_roots(clash, set(), 1) == {}
