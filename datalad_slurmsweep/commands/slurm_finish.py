@@ -17,6 +17,7 @@ from ..backends.base import JobId, JobState
 from ..jobs.advice import Advice, advise
 from ..jobs.branching import Branching
 from ..jobs.finish import finish
+from ..jobs.listing import sweep_summaries
 from ..jobs.lock import finish_lock
 from ..jobs.model import Outcome
 from ..jobs.reconcile import reconcile
@@ -54,10 +55,13 @@ class SlurmFinish(Interface):
             args=("--list-open-jobs",), action="store_true",
             doc="""list the open jobs (id, state, submit time, outputs) and commit
             nothing. The points of a sweep are summed up in one line per sweep
-            with counts per state."""),
+            and one per case, with counts per state (one result record per
+            sweep, its ``counts`` and ``cases`` keys holding the numbers)."""),
         points=Parameter(
             args=("--points",), action="store_true",
-            doc="with --list-open-jobs: list every point of a sweep too."),
+            doc="""with --list-open-jobs: list every point of a sweep too, one
+            result record each (slow for very large sweeps: about a second
+            per 10,000 points)."""),
         accept_failed_jobs=Parameter(
             args=("--accept-failed-jobs",), action="store_true",
             doc="""commit failed jobs like successful ones; the record's subject
@@ -156,6 +160,9 @@ class SlurmFinish(Interface):
             counts = ", ".join(f"{n} {s}" for s, n in res["counts"].items())
             ui.message(f"sweep {res['sweep']}: {res['n_jobs']} jobs ({counts}), "
                        f"submitted {res['submitted']}")
+            for case, by_state in (res.get("cases") or {}).items():
+                counts = ", ".join(f"{n} {s}" for s, n in by_state.items())
+                ui.message(f"  case {case}: {sum(by_state.values())} jobs ({counts})")
             return
         outputs = ", ".join(res.get("outputs") or [])
         indent = "  " if res.get("sweep") else ""
@@ -291,8 +298,44 @@ def _sweep_advice(outcomes: list[Outcome], statuses: dict) -> dict[int, list[Adv
 
 
 def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> Iterator[dict]:
-    """One line per single job; one per sweep with counts per state."""
+    """One line per single job; one per sweep and per case with counts per
+    state. Named jobs and ``--points`` list every job (slow at 100 000)."""
     yield from _lost_store(ctx)
+    if wanted is not None or per_point:
+        yield from _list_jobs(ctx, wanted, per_point)
+        return
+    for job in ctx.store.jobs(status="submitting", plain=True):
+        yield ctx.result("slurm-list", "ok", "SUBMITTING", slurm_job_id="(none yet)",
+                         state="SUBMITTING", submitted=_when(job.submitted_at),
+                         outputs=job.outputs, sweep=None, reservation=True)
+    jobs = ctx.store.jobs(status="open", plain=True)
+    summaries = sweep_summaries(ctx.store, ctx.backend)
+    if not jobs and not summaries:
+        yield ctx.result(ACTION, "notneeded", "no open jobs")
+        return
+    yield from _job_lines(ctx, jobs)
+    for summary in summaries:
+        yield ctx.result("slurm-list", "ok", f"sweep {summary.sweep}", sweep=summary.sweep,
+                         n_jobs=summary.n_jobs, counts=dict(sorted(summary.counts.items())),
+                         cases={c: dict(sorted(n.items())) for c, n in summary.cases.items()},
+                         submitted=_when(summary.submitted_at))
+
+
+def _job_lines(ctx: DatasetContext, jobs: list) -> Iterator[dict]:
+    statuses = query_all(ctx.backend, jobs) if jobs else {}
+    for job in jobs:
+        status = statuses[job.job_id]
+        yield ctx.result("slurm-list", "ok", status.state.value,
+                         slurm_job_id=str(job.job_id), state=status.state.value,
+                         submitted=_when(job.submitted_at), outputs=job.outputs,
+                         tasks={s.value: sum(1 for t in status.tasks if t.state is s)
+                                for s in {t.state for t in status.tasks}})
+
+
+def _list_jobs(ctx: DatasetContext, wanted: list[JobId] | None,
+               per_point: bool) -> Iterator[dict]:
+    """The named jobs, or (``--points``) every job with a sweep's points one
+    by one: a result record per job."""
     if wanted is None:
         for job in ctx.store.jobs(status="submitting"):
             yield ctx.result("slurm-list", "ok", "SUBMITTING", slurm_job_id="(none yet)",
@@ -303,26 +346,20 @@ def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> I
     yield from results
     if not jobs:
         return
-    statuses = query_all(ctx.backend, jobs)
+    yield from _job_lines(ctx, [j for j in jobs if not j.sweep])
+    members = [j for j in jobs if j.sweep]
+    statuses = query_all(ctx.backend, members) if members else {}
     sweeps: dict[str, list] = {}
-    for job in jobs:
-        status = statuses[job.job_id]
-        if job.sweep:
-            sweeps.setdefault(job.sweep.root, []).append((job, status))
-            continue
-        yield ctx.result("slurm-list", "ok", status.state.value,
-                         slurm_job_id=str(job.job_id), state=status.state.value,
-                         submitted=_when(job.submitted_at), outputs=job.outputs,
-                         tasks={s.value: sum(1 for t in status.tasks if t.state is s)
-                                for s in {t.state for t in status.tasks}})
-    for sweep, members in sweeps.items():
-        states = [s.state.value for _, s in members]
+    for job in members:
+        sweeps.setdefault(job.sweep.root, []).append((job, statuses[job.job_id]))
+    for sweep, pairs in sweeps.items():
+        states = [s.state.value for _, s in pairs]
         yield ctx.result("slurm-list", "ok", f"sweep {sweep}", sweep=sweep,
-                         n_jobs=len(members),
+                         n_jobs=len(pairs),
                          counts={s: states.count(s) for s in sorted(set(states))},
-                         submitted=_when(min(j.submitted_at for j, _ in members)))
+                         submitted=_when(min(j.submitted_at for j, _ in pairs)))
         if per_point:
-            for job, status in members:
+            for job, status in pairs:
                 yield ctx.result("slurm-list", "ok", status.state.value, sweep=sweep,
                                  slurm_job_id=str(job.job_id), state=status.state.value,
                                  point=job.sweep.point, case=job.sweep.case,

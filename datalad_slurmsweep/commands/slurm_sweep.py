@@ -13,6 +13,7 @@ from datalad.support.param import Parameter
 
 from ..backends.base import Backend
 from ..errors import ConfigError, ScheduleError, SlurmError, UsageError
+from ..jobs.listing import sweep_job_ids
 from ..jobs.lock import finish_lock
 from ..jobs.reconcile import reconcile
 from ..sweep import notify
@@ -164,7 +165,7 @@ def _sweep(ctx: DatasetContext, config: Path, *, check: bool, dry_run: bool,
         yield ctx.result(ACTION, "error" if event.kind == "refused" else "ok",
                          event.message, sweep=lay.root, **extra)
     if wait:
-        jobs = [str(j.job_id) for j in ctx.store.jobs(sweep=lay.root) if j.job_id]
+        jobs = sweep_job_ids(ctx.store, lay.root)
         if jobs:
             yield from ctx.ds.slurm_finish(
                 jobs, wait=True, wait_timeout=wait_timeout, return_type="generator",

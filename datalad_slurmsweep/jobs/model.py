@@ -53,7 +53,7 @@ class SweepMember:
     run: str = ""  # the slurm-sweep invocation that submitted it
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SweepMember:
@@ -91,7 +91,11 @@ class JobSpec:
     def to_json(self) -> dict[str, Any]:
         """The spec as stored on disk: secrets in the command line and the
         message redacted (the raw command is used only in memory, to submit)."""
-        data = asdict(self)
+        # Shallow: asdict's deep copy was most of reserving a 10,000-point
+        # sweep (the spec is encoded for the journal and for the store).
+        data = dict(vars(self))
+        data["logs"] = asdict(self.logs)
+        data["container"] = asdict(self.container) if self.container else None
         data["sweep"] = self.sweep.to_json() if self.sweep else None
         data["sbatch_argv"] = redact_argv(self.sbatch_argv)
         if self.submit_argv:

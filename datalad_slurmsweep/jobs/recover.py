@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..backends.base import Backend, JobId
-from ..errors import OutputConflictError, RecordError
+from ..errors import OutputConflictError, RecordError, StoreError
 from ..provenance.git import messages
 from ..provenance.record import SUBJECT_TAG, parse_record
 from .model import Job, Outcome
-from .store import JobStore, drop_damaged
+from .store import _JOB_COLUMNS, JobStore, _job
 
 lgr = logging.getLogger("datalad.slurmsweep.recover")
 
@@ -92,3 +92,31 @@ def _restore(store: JobStore, jobs: list[Job], found: list[str] | None, unknown:
         yield Outcome(job, "ok", f"recovered job {job.job_id} from the journal"
                       if base else "recovered the reservation of a submission Slurm cannot "
                       "account for; slurm-finish keeps reporting it")
+
+
+def drop_damaged(store: JobStore) -> int:
+    """Delete the submissions a damaged row belongs to, whole, so that
+    --recover restores them from the journal; returns how many."""
+    try:
+        submissions = store._submissions()
+    except StoreError:
+        submissions = {}
+    bad: set[str] = set()
+    rows = store.conn.execute(
+        f"SELECT {','.join(f'[{c}]' for c in _JOB_COLUMNS)} FROM jobs").fetchall()
+    for row in rows:
+        data = dict(zip(_JOB_COLUMNS, row, strict=True))
+        try:
+            _job(store.path, data, submissions)
+        except StoreError:
+            bad.add(data["submission"])
+    bad |= {r[0] for r in store.conn.execute("SELECT token FROM submissions")} - set(submissions)
+    if bad:
+        marks = ",".join("?" * len(bad))
+        with store.transaction():
+            store.conn.execute("DELETE FROM outputs WHERE token IN (SELECT token FROM jobs "
+                              f"WHERE submission IN ({marks}))", list(bad))
+            store.conn.execute(f"DELETE FROM jobs WHERE submission IN ({marks})", list(bad))
+            store.conn.execute(f"DELETE FROM submissions WHERE token IN ({marks})",
+                              list(bad))
+    return len(bad)

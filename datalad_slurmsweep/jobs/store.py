@@ -303,8 +303,9 @@ class JobStore:
         return found
 
     def jobs(self, status: str | None = None, job_ids: list[JobId] | None = None,
-             sweep: str | None = None) -> list[Job]:
-        where, args = [], []
+             sweep: str | None = None, plain: bool = False) -> list[Job]:
+        """The jobs asked for (``plain``: only those of no sweep), oldest first."""
+        where, args = ["j.sweep IS NULL"] if plain else [], []
         if status:
             where.append("status = ?")
             args.append(status)
@@ -348,31 +349,3 @@ def _job(path: Path, data: dict, submissions: dict[str, Submission]) -> Job:
 def _chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
-
-
-def drop_damaged(store: JobStore) -> int:
-    """Delete the submissions a damaged row belongs to, whole, so that
-    --recover restores them from the journal; returns how many."""
-    try:
-        submissions = store._submissions()
-    except StoreError:
-        submissions = {}
-    bad: set[str] = set()
-    rows = store.conn.execute(
-        f"SELECT {','.join(f'[{c}]' for c in _JOB_COLUMNS)} FROM jobs").fetchall()
-    for row in rows:
-        data = dict(zip(_JOB_COLUMNS, row, strict=True))
-        try:
-            _job(store.path, data, submissions)
-        except StoreError:
-            bad.add(data["submission"])
-    bad |= {r[0] for r in store.conn.execute("SELECT token FROM submissions")} - set(submissions)
-    if bad:
-        marks = ",".join("?" * len(bad))
-        with store.transaction():
-            store.conn.execute("DELETE FROM outputs WHERE token IN (SELECT token FROM jobs "
-                              f"WHERE submission IN ({marks}))", list(bad))
-            store.conn.execute(f"DELETE FROM jobs WHERE submission IN ({marks})", list(bad))
-            store.conn.execute(f"DELETE FROM submissions WHERE token IN ({marks})",
-                              list(bad))
-    return len(bad)

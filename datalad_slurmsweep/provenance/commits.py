@@ -23,6 +23,7 @@ from ..process import pid_alive
 from . import ingest
 from .git import git, literal
 from .paths import ancestors_and_self
+from .trees import MIN_CHANGES, rebuild
 
 _CHUNK = 2000
 Env = Mapping[str, str] | None
@@ -297,13 +298,48 @@ def _assign(planned: list[PlannedCommit], paths: set[str]) -> dict[int, list[str
     return owner
 
 
+def _changes(owner: dict[int, list[str]], staged: dict[str, tuple[str, str]],
+             committed: dict[str, tuple[str, str]]) -> dict[int, dict[str, tuple[str, str] | None]]:
+    """Per plan index: path -> its new entry, None for a deletion."""
+    found: dict[int, dict[str, tuple[str, str] | None]] = {}
+    for index, paths in owner.items():
+        mine = found.setdefault(index, {})
+        for path in paths:
+            if path not in staged:
+                mine[path] = None
+            elif committed.get(path) != staged[path]:
+                mine[path] = staged[path]
+    return found
+
+
+def _tree_lines(changes: dict[str, tuple[str, str] | None], trees: dict[str, str | None],
+                covered: set[str]) -> list[bytes]:
+    """fast-import's file lines of one commit: whole directories first (a
+    file may take the place of a directory emptied there), then the paths
+    outside them."""
+    lines = [b"D " + os.fsencode(_quote_path(d)) + b"\n" if sha is None else
+             f"M 040000 {sha} ".encode() + os.fsencode(_quote_path(d)) + b"\n"
+             for d, sha in sorted(trees.items())]
+    for path, entry in changes.items():
+        if path in covered:
+            continue
+        if entry is None:
+            lines.append(b"D " + os.fsencode(_quote_path(path)) + b"\n")
+        else:
+            lines.append(f"M {entry[0]} {entry[1]} ".encode() + os.fsencode(_quote_path(path))
+                         + b"\n")
+    return lines
+
+
 def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
-                  staged: dict[str, tuple[str, str]], *, chained: bool = True
-                  ) -> dict[str, str]:
+                  staged: dict[str, tuple[str, str]], *, chained: bool = True,
+                  min_tree_changes: int = MIN_CHANGES) -> dict[str, str]:
     """One commit per plan, chained on ``parent`` (or, not ``chained``, each
     on ``parent``: one branch per job), holding the ``staged`` entries
     (path -> (mode, sha)) of the plan's paths; one ``git fast-import``.
-    Returns key -> commit sha; no branch is moved."""
+    Directories holding at least ``min_tree_changes`` changes of one plan
+    alone get their trees from ``trees.rebuild``. Returns key -> commit
+    sha; no branch is moved."""
     all_paths = sorted({p for plan in planned for p in plan.all_paths})
     committed = entries(repo, ["ls-tree", "-r", "--full-tree", parent], all_paths)
     ident = {
@@ -313,7 +349,9 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
     # gitlinks are written per plan, not by the first plan naming them.
     linked = {p for plan in planned for p in plan.links}
     current = {p: committed.get(p) for p in linked}
-    owner = _assign(planned, (set(staged) | set(committed)) - linked)
+    changes = _changes(_assign(planned, (set(staged) | set(committed)) - linked), staged,
+                       committed)
+    rebuilt = rebuild(repo, parent, changes, linked, min_tree_changes)
     ref = f"{BUILD_REF_PREFIX}{os.getpid()}"
     stream: list[bytes] = []
     for mark, plan in enumerate(planned, start=1):
@@ -323,13 +361,8 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
                       f"data {len(msg)}\n".encode() + msg + b"\n")
         stream.append(f"from {parent}\n".encode() if mark == 1 or not chained
                       else f"from :{mark - 1}\n".encode())
-        for path in owner.get(mark - 1, ()):
-            if path not in staged:
-                stream.append(b"D " + os.fsencode(_quote_path(path)) + b"\n")
-            elif committed.get(path) != staged[path]:
-                mode, sha = staged[path]
-                stream.append(f"M {mode} {sha} ".encode() + os.fsencode(_quote_path(path))
-                              + b"\n")
+        stream += _tree_lines(changes.get(mark - 1, {}), rebuilt.trees.get(mark - 1, {}),
+                              rebuilt.covered.get(mark - 1, set()))
         for path, sha in plan.links.items():
             before = current[path] if chained else committed.get(path)
             if before != ("160000", sha):
@@ -338,6 +371,11 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
                               + b"\n")
         stream.append(b"\n")
     stream.append(b"done\n")
+    return _fast_import(repo, ref, stream, planned)
+
+
+def _fast_import(repo: Path, ref: str, stream: list[bytes],
+                 planned: list[PlannedCommit]) -> dict[str, str]:
     with tempfile.NamedTemporaryFile(prefix="slurmsweep-marks-", delete=False) as marks:
         marks_path = marks.name
     try:

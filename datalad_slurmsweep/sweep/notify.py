@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from ..backends.base import JobState
 from ..errors import SlurmsweepError, UsageError
+from ..jobs.listing import open_count
 from ..redact import redact_value
 from ..settings import WEBHOOK_URL
 
@@ -216,16 +217,21 @@ def notify_completed_sweeps(root: Path, store: Any, git_config: Any, jobs: list,
                             statuses: Mapping) -> None:
     """Best effort: tell a sweep's webhook when its last open point is finished."""
     from .config import load_config
-    finished = {j.sweep.root for j in jobs if j.sweep}
-    for sweep in finished:
-        if store.jobs(sweep=sweep):
+    by_sweep: dict[str, list] = {}
+    for job in jobs:
+        if job.sweep:
+            by_sweep.setdefault(job.sweep.root, []).append(job)
+    for sweep, members in by_sweep.items():
+        if open_count(store, sweep):
             continue  # points still open
-        members = [j for j in jobs if j.sweep and j.sweep.root == sweep]
         config = root / members[0].sweep.config
         try:
-            url = resolve_webhook(
-                load_config(config).webhook_url if config.is_file() else None, git_config)
-        except SlurmsweepError as exc:
+            # Parsing a 100,000-point configuration takes seconds: only a
+            # file that names a webhook is read as YAML.
+            named = config.is_file() and "webhook_url" in config.read_text(errors="replace")
+            url = resolve_webhook(load_config(config).webhook_url if named else None,
+                                  git_config)
+        except (SlurmsweepError, OSError) as exc:
             lgr.warning("no completion message for sweep %s: %s", sweep, exc)
             continue
         if url:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, GitError, OutputConflictError
+from ..jobs.listing import sweep_outputs
 from ..jobs.store import JobStore
 from ..provenance.commits import PlannedCommit
 from ..provenance.committing import commit_plans
@@ -68,7 +69,7 @@ def completed_outputs(root: Path, sweep_root: str) -> set[str]:
 def plan(root: Path, store: JobStore, cfg: SweepConfig, lay: SweepLayout,
          *, skip: bool) -> SweepPlan:
     done = completed_outputs(root, lay.root) if skip else set()
-    open_outputs = {o for j in store.jobs(sweep=lay.root) for o in j.outputs}
+    open_outputs = sweep_outputs(store, lay.root)
     todo, completed, running = [], [], []
     for task in lay.tasks:
         if task.output_dir in open_outputs:

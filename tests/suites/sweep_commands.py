@@ -318,3 +318,24 @@ def test_array_larger_than_max_array_size_is_split(model_ds, backend, small_max_
     ((_, rec),) = sweep_records(model_ds)
     assert sorted(p["params"]["initW"] for p in rec.record["points"]) == [
         1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5]
+
+
+def test_list_open_jobs_sums_a_sweep_per_case(model_ds, backend):
+    """A sweep is one listing record with counts per state and per case,
+    not a record per point; --points still lists every point."""
+    cases = {c: {"config_file": f"simulation_config_{c}.json"} for c in ("baseline", "short")}
+    path = config(model_ds, simulation={"output_name": "../Run-Storage/listed"},
+                  simulation_cases=cases)
+    sweep(model_ds, path, backend)
+    listed = [r for r in api(model_ds, "slurm_finish", list_open_jobs=True)
+              if r.get("action") == "slurm-list"]
+    assert [r["sweep"] for r in listed] == ["Run-Storage/listed"]
+    (summary,) = listed
+    assert summary["n_jobs"] == 6 and sum(summary["counts"].values()) == 6
+    assert {c: sum(n.values()) for c, n in summary["cases"].items()} == {
+        "baseline": 3, "short": 3}
+    detail = [r for r in api(model_ds, "slurm_finish", list_open_jobs=True, points=True)
+              if r.get("action") == "slurm-list" and r.get("point")]
+    assert sorted((r["case"], r["point"]) for r in detail) == sorted(
+        (c, f"initW-{v}") for c in cases for v in (2.0, 3.0, 4.0))
+    api(model_ds, "slurm_finish", wait=True, wait_timeout=180)

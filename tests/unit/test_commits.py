@@ -149,7 +149,7 @@ def test_many_top_level_logs_never_list_the_whole_dataset(tmp_path):
     pathspec limit, the entries read are still only those of the jobs'
     paths (and the top level), never every file of the dataset."""
     from datalad_slurmsweep.provenance.commits import covering
-    ds = make_dataset(tmp_path / "ds", annex=False,
+    make_dataset(tmp_path / "ds", annex=False,
                       files={**{f"data/d{i}/f.txt": "x\n" for i in range(50)},
                              **{f"slurm-{i}.out": "log\n" for i in range(100)},
                              "out/1/r.txt": "r\n"})
