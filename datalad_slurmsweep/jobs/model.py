@@ -97,6 +97,7 @@ class JobSpec:
         data["logs"] = asdict(self.logs)
         data["container"] = asdict(self.container) if self.container else None
         data["sweep"] = self.sweep.to_json() if self.sweep else None
+        data["retry"] = asdict(self.retry) if self.retry else None
         data["sbatch_argv"] = redact_argv(self.sbatch_argv)
         if self.submit_argv:
             data["submit_argv"] = redact_argv(self.submit_argv)

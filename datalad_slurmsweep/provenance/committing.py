@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GitError
-from .commits import PlannedCommit, entries, stage, write_commits
+from .commits import PlannedCommit, entries, write_commits
 from .git import advance, head_state
 from .index import PrivateIndex, UserIndexLock
 from .paths import ancestors_and_self
+from .staging import stage
 
 MAX_REBUILDS = 10
 
