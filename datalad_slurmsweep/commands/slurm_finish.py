@@ -22,6 +22,7 @@ from ..jobs.lock import finish_lock
 from ..jobs.model import Outcome
 from ..jobs.reconcile import reconcile
 from ..jobs.recover import missing_submissions, recover
+from ..jobs.resubmit import retry_pending
 from ..jobs.wait import query_all, wait_for
 from ..sweep.notify import notify_completed_sweeps
 from .base import DatasetContext, as_list, guarded, open_context, refuse
@@ -234,6 +235,11 @@ def _finish_once(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed:
             for outcome in recover(ctx.root, ctx.store, ctx.backend):
                 yield _outcome_result(ctx, outcome)
         for outcome in reconcile(ctx.root, ctx.store, ctx.backend, drop_unknown=close_failed):
+            yield _outcome_result(ctx, outcome)
+        for outcome in retry_pending(ctx.root, ctx.store, ctx.backend,
+                                     use_annex=ctx.use_annex, close_failed=close_failed):
+            if outcome.resubmitted:
+                retries.append(outcome.job.job_id)
             yield _outcome_result(ctx, outcome)
         yield from _lost_store(ctx)
 

@@ -150,6 +150,7 @@ def _commit_then_retry(ds_root: Path, store: JobStore, backend: Backend,
     Only an attempt whose record is committed is tried again: its files
     must be out of the way (and its job out of the store) first."""
     committed: dict[str, str] = {}
+    kwargs["retrying"] = {p.job.token for p in plans}
     for outcome in _commit(ds_root, store, backend, items, expanded, **kwargs):
         committed.update({outcome.job.token: outcome.commit} if outcome.commit else {})
         yield outcome
@@ -231,14 +232,17 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
             items: list[tuple[Job, JobStatus]], expanded: dict[str, Expanded], *,
             dsid: str | None, use_annex: bool, messages: list[str] | None,
             branching: Branching | None = None,
-            packed: dict[str, PointResult] | None = None) -> Iterator[Outcome]:
+            packed: dict[str, PointResult] | None = None,
+            retrying: set[str] = frozenset()) -> Iterator[Outcome]:
+    """Commit ``items``; those in ``retrying`` (failed points tried again)
+    stay in the store as ``retrying`` until their next attempt is reserved."""
     planned, keys = _plan(ds_root, items, expanded, dsid, tool_versions(backend), messages,
                           packed or {})
 
     def note(shas: dict[str, str]) -> None:
         crashpoint("built")
         store.mark_committing({token: shas[key] for token, key in keys.items()
-                               if key in shas})
+                               if key in shas}, retrying)
         crashpoint("marked")
 
     if branching:
@@ -248,7 +252,8 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
         result = commit_nested(ds_root, planned, use_annex, before_move=note)
     crashpoint("advanced")
     done = [(job, status) for job, status in items if keys[job.token] in result.shas]
-    store.remove([job.token for job, _ in done])
+    store.remove([job.token for job, _ in done if job.token not in retrying])
+    store.mark_retrying([job.token for job, _ in done if job.token in retrying])
     forget_outcomes(ds_root, [job for job, _ in done])
     for job, status in items:
         key = keys[job.token]

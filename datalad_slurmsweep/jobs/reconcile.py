@@ -24,12 +24,15 @@ from .store import JobStore
 
 def _settle_commits(ds_root: Path, store: JobStore) -> Iterator[Outcome]:
     committing = store.jobs(status="committing")
+    retried = store.jobs(status="retry-committing")
     # --branches leaves a commit on its own branch, not in HEAD's history.
-    found = reachable(ds_root, [j.commit for j in committing if j.commit])
+    found = reachable(ds_root, [j.commit for j in committing + retried if j.commit])
     done = [j for j in committing if j.commit in found]
     store.remove([j.token for j in done])
     forget_outcomes(ds_root, done)
-    store.reopen([j.token for j in committing if j not in done])
+    # A committed failed point still owes its next attempt (retry_pending).
+    store.mark_retrying([j.token for j in retried if j.commit in found])
+    store.reopen([j.token for j in committing + retried if j.commit not in found])
     for job in done:
         yield Outcome(job, "ok", f"job {job.job_id} was already committed as "
                       f"{job.commit[:10]} by an interrupted run", commit=job.commit)

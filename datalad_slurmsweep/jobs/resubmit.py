@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..backends.base import Backend
 from ..redact import redact_environment
+from . import retry
 from .model import Job, Outcome, Submission
 from .replay_sweep import log_directories
 from .retry import Plan, next_retrying
 from .store import JobStore
 from .submit import Batch, submit_batches
+from .wait import query_all
 
 # Options of a previous attempt's command line that the next one sets anew.
 _OURS = ("--array=", "--time=", "--mem-per-cpu=", "--exclude=")
@@ -81,8 +83,12 @@ def resubmit(ds_root: Path, store: JobStore, backend: Backend, plans: list[Plan]
         jobs = [_next_job(p, sub, commits.get(p.job.token)) for p in group]
         for directory in {d for j in jobs for d in log_directories(ds_root, j.spec)}:
             directory.mkdir(parents=True, exist_ok=True)
+        # The failed attempts leave the store as their next one is reserved:
+        # killed before, the next finish submits it (retry_pending); after,
+        # the store tracks the new job and nothing is submitted twice.
         (outcome,) = submit_batches(ds_root, store, backend, [Batch(sub, jobs)],
-                                    use_annex=use_annex, environment=environment)
+                                    use_annex=use_annex, environment=environment,
+                                    replacing=[p.job.token for p in group])
         for plan, job in zip(group, jobs, strict=True):
             if outcome.error is None:
                 yield Outcome(job, "ok", _describe(plan, job), resubmitted=True)
@@ -93,3 +99,33 @@ def resubmit(ds_root: Path, store: JobStore, backend: Backend, plans: list[Plan]
                           f"{outcome.error}; replay it with datalad slurm-reschedule "
                           f"--only-failed {commits.get(plan.job.token, '')[:10]}".rstrip(),
                           state=plan.task.state)
+
+
+def retry_pending(ds_root: Path, store: JobStore, backend_for: Callable[[str], Backend], *,
+                  use_annex: bool, close_failed: bool = False) -> Iterator[Outcome]:
+    """Submit the next attempts a killed finish owed: failed points already
+    committed (store status ``retrying``) whose retry was never reserved.
+    With ``close_failed`` they are forgotten instead."""
+    owed = store.jobs(status="retrying")
+    if not owed:
+        return
+    if close_failed:
+        store.remove([j.token for j in owed])
+        for job in owed:
+            yield Outcome(job, "ok", f"closed job {job.job_id}: committed as "
+                          f"{job.commit[:10]}, its retry is not submitted", commit=job.commit)
+        return
+    statuses = query_all(backend_for, owed)
+    plans = [retry.plan_retry(job, statuses[job.job_id]) for job in owed]
+    for job, plan in zip(owed, plans, strict=True):
+        if plan is None or plan.request is None:
+            store.remove([job.token])
+            yield Outcome(job, "impossible", f"job {job.job_id} was committed as "
+                          f"{job.commit[:10]}; its retry cannot be submitted"
+                          + (f": {plan.refusal}" if plan and plan.refusal else ""),
+                          commit=job.commit)
+    ready = [p for p in plans if p is not None and p.request is not None]
+    for name in sorted({p.job.backend for p in ready}):
+        group = [p for p in ready if p.job.backend == name]
+        yield from resubmit(ds_root, store, backend_for(name), group,
+                            {p.job.token: p.job.commit for p in group}, use_annex=use_annex)

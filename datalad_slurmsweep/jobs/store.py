@@ -12,6 +12,11 @@ A job goes through three states here:
     its run record was written as commit ``commit``, which may or may not
     have reached the branch yet; the next finish checks and either closes the
     job or retries.
+``retry-committing`` / ``retrying``
+    the same for a failed sweep point its retry policy tries again:
+    committing, then committed with its next attempt not yet submitted. The
+    row leaves the store in the transaction that reserves that next attempt,
+    so a finish killed in between submits it on its next run, once.
 
 A finished (or closed) job is deleted: history, not this store, is the
 archive. A submission (one sbatch call, many jobs for a sweep's array) is one
@@ -219,11 +224,14 @@ class JobStore:
         """Insert ``job`` unless its outputs overlap an open job's (atomic)."""
         self.reserve_many([job])
 
-    def reserve_many(self, jobs: list[Job]) -> None:
+    def reserve_many(self, jobs: list[Job], replacing: list[str] = ()) -> None:
         """Reserve several jobs at once, all or none. The journal gets its
         copy inside the same write lock, so a reader holding the lock never
-        sees a journal entry whose reservation is still being written."""
+        sees a journal entry whose reservation is still being written.
+        ``replacing``: jobs (retried points) that leave in the same step."""
         with self.transaction():
+            if replacing:
+                self._delete(list(replacing))
             tokens = {j.submission.token for j in jobs} - self.submission_tokens()
             self.journal.write([j for j in jobs if j.submission.token in tokens])
             try:
@@ -257,11 +265,19 @@ class JobStore:
         for job in jobs:
             job.job_id, job.status = job.id_for(base), "open"
 
-    def mark_committing(self, commits: dict[str, str]) -> None:
+    def mark_committing(self, commits: dict[str, str],
+                        retrying: frozenset[str] | set[str] = frozenset()) -> None:
         with self.transaction():
             self.conn.executemany(
-                "UPDATE jobs SET status = 'committing', [commit] = ? WHERE token = ?",
-                [(sha, token) for token, sha in commits.items()])
+                "UPDATE jobs SET status = ?, [commit] = ? WHERE token = ?",
+                [("retry-committing" if token in retrying else "committing", sha, token)
+                 for token, sha in commits.items()])
+
+    def mark_retrying(self, tokens: list[str]) -> None:
+        """Committed failed points whose next attempt is still to submit."""
+        with self.transaction():
+            self.conn.executemany("UPDATE jobs SET status = 'retrying' WHERE token = ?",
+                                  [(t,) for t in tokens])
 
     def reopen(self, tokens: list[str]) -> None:
         with self.transaction():
@@ -274,15 +290,19 @@ class JobStore:
         if not tokens:
             return
         with self.transaction():
-            for chunk in _chunks(tokens, 500):
-                marks = ",".join("?" * len(chunk))
-                self.conn.execute(f"DELETE FROM outputs WHERE token IN ({marks})", chunk)
-                self.conn.execute(f"DELETE FROM jobs WHERE token IN ({marks})", chunk)
-            gone = {r[0] for r in self.conn.execute(
-                "SELECT token FROM submissions WHERE token NOT IN "
-                "(SELECT DISTINCT submission FROM jobs)")}
-            self.conn.execute("DELETE FROM submissions WHERE token NOT IN "
-                              "(SELECT DISTINCT submission FROM jobs)")
+            self._delete(tokens)
+
+    def _delete(self, tokens: list[str]) -> None:
+        """``remove``'s work, inside a transaction of the caller's."""
+        for chunk in _chunks(tokens, 500):
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"DELETE FROM outputs WHERE token IN ({marks})", chunk)
+            self.conn.execute(f"DELETE FROM jobs WHERE token IN ({marks})", chunk)
+        gone = {r[0] for r in self.conn.execute(
+            "SELECT token FROM submissions WHERE token NOT IN "
+            "(SELECT DISTINCT submission FROM jobs)")}
+        self.conn.execute("DELETE FROM submissions WHERE token NOT IN "
+                          "(SELECT DISTINCT submission FROM jobs)")
         self.journal.remove(gone)
 
     def _submissions(self) -> dict[str, Submission]:

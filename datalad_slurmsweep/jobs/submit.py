@@ -108,7 +108,8 @@ def _argv(batch: Batch, previous_block: list[JobId], kind: str) -> list[str]:
 
 def submit_batches(ds_root: Path, store: JobStore, backend: Backend, batches: list[Batch],
                    *, use_annex: bool, environment: dict[str, str],
-                   block_dependency: str = "afterany") -> Iterator[Submitted]:
+                   block_dependency: str = "afterany",
+                   replacing: list[str] = ()) -> Iterator[Submitted]:
     """Reserve, prepare, submit and mark ``batches`` in order (see the module
     doc). Yields one :class:`Submitted` per batch tried; stops at the first
     refusal. ``environment`` is the raw environment sbatch runs with; the
@@ -119,7 +120,7 @@ def submit_batches(ds_root: Path, store: JobStore, backend: Backend, batches: li
     head = head_state(ds_root)[1]
     for job in jobs:
         job.spec.commit_id = job.spec.commit_id or head
-    store.reserve_many(jobs)
+    store.reserve_many(jobs, replacing=replacing)
     preparation = _Preparation(ds_root)
     try:
         preparation.apply(jobs, use_annex)

@@ -3,6 +3,8 @@ limits to the second (so a timed-out attempt costs seconds, not minutes).
 The cluster's version is tests/cluster/test_retry_commands.py."""
 from __future__ import annotations
 
+import pytest
+
 from ..helpers import api, commit_count, git, open_jobs, seen, sweep, sweep_records
 from ..helpers import retry_config as config
 
@@ -133,3 +135,34 @@ def test_reschedule_growth_options_need_only_failed(model_ds):
              "--max-time must be a Slurm time")):
         (res,) = api(model_ds, "slurm_reschedule", **kwargs)
         assert res["status"] == "impossible" and expected in res["message"], res
+
+
+@pytest.mark.parametrize("point", ["marked", "advanced"])
+def test_a_finish_killed_before_the_retry_submits_it_on_its_next_run(model_ds, point):
+    """kill -9 before the failed attempt's record reached the branch, or
+    after it did but before its next attempt went out: the next finish
+    submits that attempt, once, and the point completes."""
+    import os
+    import subprocess
+    import time
+    path = config(model_ds, time="00:02", values=[4.0], retry={"attempts": 2,
+                                                            "scale": {"time": 2}})
+    sweep(model_ds, path, "local")
+    deadline = time.monotonic() + 60
+    while set(api(model_ds, "slurm_finish", list_open_jobs=True)[0]["counts"]) != {"TIMEOUT"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    killed = subprocess.run(["datalad", "slurm-finish"], cwd=model_ds.path,
+                            env=dict(os.environ, DATALAD_SLURMSWEEP_KILL_AT=point),
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    recorded = [p["state"] for p in points_by_name(model_ds).get("initW-4.0", [])]
+    assert recorded == ([] if point == "marked" else ["TIMEOUT"])
+    results = api(model_ds, "slurm_finish", wait=True, wait_timeout=120)
+    assert len([r for r in results if "resubmitted" in r["message"]]) == 1, results
+    points = points_by_name(model_ds)["initW-4.0"]
+    assert [p["state"] for p in points] == ["TIMEOUT", "COMPLETED"]
+    assert [a["state"] for a in points[-1]["attempts"]] == ["TIMEOUT", "COMPLETED"]
+    first_sha, _ = record_of(model_ds, points[0]["slurm_job_id"])
+    assert first_sha in record_of(model_ds, points[1]["slurm_job_id"])[1].record["chain"]
+    assert open_jobs(model_ds) == [] and git(model_ds, "status", "--porcelain") == ""
