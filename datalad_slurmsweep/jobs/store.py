@@ -231,7 +231,7 @@ class JobStore:
         ``replacing``: jobs (retried points) that leave in the same step."""
         with self.transaction():
             if replacing:
-                self._delete(list(replacing))
+                _delete(self.conn, self.journal, list(replacing))
             tokens = {j.submission.token for j in jobs} - self.submission_tokens()
             self.journal.write([j for j in jobs if j.submission.token in tokens])
             try:
@@ -290,20 +290,7 @@ class JobStore:
         if not tokens:
             return
         with self.transaction():
-            self._delete(tokens)
-
-    def _delete(self, tokens: list[str]) -> None:
-        """``remove``'s work, inside a transaction of the caller's."""
-        for chunk in _chunks(tokens, 500):
-            marks = ",".join("?" * len(chunk))
-            self.conn.execute(f"DELETE FROM outputs WHERE token IN ({marks})", chunk)
-            self.conn.execute(f"DELETE FROM jobs WHERE token IN ({marks})", chunk)
-        gone = {r[0] for r in self.conn.execute(
-            "SELECT token FROM submissions WHERE token NOT IN "
-            "(SELECT DISTINCT submission FROM jobs)")}
-        self.conn.execute("DELETE FROM submissions WHERE token NOT IN "
-                          "(SELECT DISTINCT submission FROM jobs)")
-        self.journal.remove(gone)
+            _delete(self.conn, self.journal, tokens)
 
     def _submissions(self) -> dict[str, Submission]:
         cursor = self.conn.execute(
@@ -364,6 +351,20 @@ def _job(path: Path, data: dict, submissions: dict[str, Submission]) -> Job:
         raise StoreError(f"the job store {path} holds a damaged row (job "
                          f"{data.get('job_id') or data.get('token')}: {exc!r}); rebuild "
                          "the open jobs with: datalad slurm-finish --recover") from None
+
+
+def _delete(conn: sqlite3.Connection, journal: Journal, tokens: list[str]) -> None:
+    """``JobStore.remove``'s work, inside a transaction of the caller's."""
+    for chunk in _chunks(tokens, 500):
+        marks = ",".join("?" * len(chunk))
+        conn.execute(f"DELETE FROM outputs WHERE token IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM jobs WHERE token IN ({marks})", chunk)
+    gone = {r[0] for r in conn.execute(
+        "SELECT token FROM submissions WHERE token NOT IN "
+        "(SELECT DISTINCT submission FROM jobs)")}
+    conn.execute("DELETE FROM submissions WHERE token NOT IN "
+                 "(SELECT DISTINCT submission FROM jobs)")
+    journal.remove(gone)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
