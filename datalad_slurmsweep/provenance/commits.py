@@ -60,8 +60,9 @@ def covering(paths: list[str], limit: int = 64) -> list[str]:
         current = parents
     if "." in current:
         return ["."]
-    # Drop paths inside another of the set.
-    return [p for p in current if not any(p.startswith(q + "/") for q in current if q != p)]
+    # Drop paths inside another of the set (by ancestors: linear, not n x n).
+    roots = set(current)
+    return [p for p in current if not any(a in roots for a in ancestors_and_self(p)[1:])]
 
 
 def _index_pathspecs(repo: Path, spec: list[str], limit: int = 64) -> list[str]:
