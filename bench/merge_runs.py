@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Assemble docs/benchmarks.* from partial runs (``run.py --sections ...
+--out DIR``), when one full ``make bench`` does not fit the time at hand.
+
+Each part keeps its own date, commit, sections and duration in the merged
+file (``parts``), and the table's header lists them, so no figure loses
+where it came from. A measurement (tool, workload, N) present in several
+parts is taken from the first part naming it: list the newest run first.
+
+    python bench/merge_runs.py --out docs /tmp/b-sweeps /tmp/b-local docs-old
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+LISTS = ("results", "big_dataset", "scale")
+
+
+def merge(parts: list[tuple[str, dict]]) -> dict:
+    merged: dict = {"results": [], "big_dataset": [], "scale": [], "parts": []}
+    seen: set[tuple] = set()
+    for name, raw in parts:
+        merged["parts"].append({"from": name, "date": raw["machine"]["date"],
+                                "sections": raw.get("sections") or ["compare", "sweeps"],
+                                "duration_s": raw.get("duration_s"),
+                                "commit": raw.get("commit")})
+        for row in raw.get("results", []):
+            key = (row["tool"], row["workload"], row["n"])
+            if key not in seen:
+                seen.add(key)
+                merged["results"].append(row)
+        for key in ("big_dataset", "scale"):
+            if not merged[key]:
+                merged[key] = list(raw.get(key) or [])
+        for key, value in raw.items():
+            if key not in LISTS and key not in merged and value is not None:
+                merged[key] = value
+    merged.pop("duration_s", None)
+    merged["sections"] = sorted({s for p in merged["parts"] for s in p["sections"]})
+    return merged
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("parts", type=Path, nargs="+",
+                        help="directories holding a benchmarks.json, newest first")
+    args = parser.parse_args()
+    parts = [(str(p), json.loads((p / "benchmarks.json").read_text())) for p in args.parts]
+    merged = merge(parts)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmarks.json").write_text(json.dumps(merged, indent=1) + "\n")
+    from report import write_report
+    write_report(args.out, merged)
+
+
+if __name__ == "__main__":
+    main()
