@@ -71,9 +71,9 @@ class SweepSummary:
     def n_jobs(self) -> int:
         return sum(self.counts.values())
 
-    def add(self, case: str, state: str, submitted_at: float) -> None:
-        self.counts[state] += 1
-        self.cases.setdefault(case, Counter())[state] += 1
+    def add(self, case: str, state: str, n: int, submitted_at: float) -> None:
+        self.counts[state] += n
+        self.cases.setdefault(case, Counter())[state] += n
         self.submitted_at = min(self.submitted_at, submitted_at)
 
 
@@ -104,9 +104,14 @@ def sweep_summaries(store: JobStore, backend_for: Callable[[str], Backend]
     found: dict[str, SweepSummary] = {}
 
     def add(rows: list[SweepRow], states: list[str]) -> None:
-        for row, state in zip(rows, states, strict=True):
-            summary = found.setdefault(row.sweep, SweepSummary(row.sweep, row.submitted_at))
-            summary.add(row.case or "", state, row.submitted_at)
+        # Counted as tuples first: a method call per row cost ~1 s per 100,000.
+        first: dict[str, float] = {}
+        for row in rows:
+            first[row.sweep] = min(first.get(row.sweep, row.submitted_at), row.submitted_at)
+        tally = Counter((r.sweep, r.case or "", s) for r, s in zip(rows, states, strict=True))
+        for (sweep, case, state), n in tally.items():
+            summary = found.setdefault(sweep, SweepSummary(sweep, first[sweep]))
+            summary.add(case, state, n, first[sweep])
 
     submitting = sweep_members(store, "submitting")
     add(submitting, [SUBMITTING] * len(submitting))
