@@ -164,6 +164,9 @@ def options() -> argparse.Namespace:
                         "files (about 25 min); targets need the full run")
     parser.add_argument("--max-points", type=int, default=None,
                         help="cap issue 11's sweep series (default 100000; 10000 with --quick)")
+    parser.add_argument("--min-points", type=int, default=0,
+                        help="skip issue 11's sweeps smaller than this (to run the largest "
+                        "alone, then merge parts with bench/merge_runs.py)")
     parser.add_argument("--big-files", type=int, default=None,
                         help="files in the big dataset (default 100000; 10000 with --quick)")
     parser.add_argument("--slurm-100k", action="store_true",
@@ -279,8 +282,8 @@ def _too_long(run_: Run, args, context: dict) -> bool:
 
 
 def scale_series(run_: Run, args, work: Path) -> None:
-    local = [n for n in (1000, 10000, 100000) if n <= args.max_points]
-    slurm = [n for n in (1000, 10000) if n <= args.max_points]
+    local = [n for n in (1000, 10000, 100000) if args.min_points <= n <= args.max_points]
+    slurm = [n for n in (1000, 10000) if args.min_points <= n <= args.max_points]
     if args.slurm_100k and args.max_points >= 100000:
         slurm.append(100000)
     series = [("local", args.local_n_workers or None, local, "local" in args.sections),

@@ -264,6 +264,8 @@ def ingest(repo: Path, files: list[str], cfg: AnnexSettings,
             if key not in present:
                 present.add(key)
                 log.write(f"{key} {cfg.uuid} 1\n".encode())
+    if present:
+        commit_journal(repo)
     return result
 
 
@@ -272,3 +274,12 @@ def record_present(repo: Path, keys: set[str], cfg: AnnexSettings) -> None:
     if keys:
         git(repo, "annex", "setpresentkey", "--batch",
             input="".join(f"{k} {cfg.uuid} 1\n" for k in sorted(keys)).encode())
+        commit_journal(repo)
+
+
+def commit_journal(repo: Path) -> None:
+    """``setpresentkey`` is plumbing that leaves its changes in git-annex's
+    journal; ``git annex merge`` commits them to the git-annex branch, as
+    ``git annex add`` would at its end. Without it a clone made now would
+    not know that the content is here."""
+    git(repo, "annex", "merge", "--quiet")
