@@ -109,7 +109,7 @@ def _floor_table(floor: dict) -> list[str]:
     rows = [("`datalad slurm-finish` (this tree)", floor["finish"], floor["finish_peak_mb"]),
             ("`git annex add --batch` (finish's staging before issue 11)", floor["annex_add"],
              floor["annex_add_peak_mb"]),
-            ("`git add` (git alone, the annex filter off)", git_add, floor["git_add_peak_mb"]),
+            ("`git add` of those files (`update-index --add --stdin`: git alone, the annex filter off)", git_add, floor["git_add_peak_mb"]),
             ("md5 of every byte (Python hashlib)", floor["md5"], None),
             ("sha256 of every byte (Python hashlib)", floor["sha256"], None)]
     lines = [f"### Finish of a {floor['n']}-point sweep against its floor", "",
