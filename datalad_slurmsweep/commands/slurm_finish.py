@@ -14,9 +14,10 @@ from datalad.support.param import Parameter
 from datalad.ui import ui
 
 from ..backends.base import JobId, JobState
-from ..jobs.advice import Advice, advise
+from ..jobs.advice import Advice, sweep_advice
 from ..jobs.branching import Branching
 from ..jobs.finish import finish
+from ..jobs.folding import Folded, fold
 from ..jobs.listing import sweep_summaries
 from ..jobs.lock import finish_lock
 from ..jobs.model import Outcome
@@ -272,35 +273,15 @@ def _finish_once(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed:
                                named=set(wanted or ()),
                                messages=[message] if message else None,
                                branching=branching))
-        advice = _sweep_advice(outcomes, statuses)
-        for outcome in outcomes:
-            if outcome.resubmitted:
-                retries.append(outcome.job.job_id)
-            yield _outcome_result(ctx, outcome, advice.get(id(outcome), []))
+        advice = sweep_advice(outcomes, statuses)
+        retries.extend(o.job.job_id for o in outcomes if o.resubmitted)
+        for item in fold(outcomes):
+            if isinstance(item, Folded):
+                said = [a for o in item.outcomes for a in advice.get(id(o), [])]
+                yield _folded_result(ctx, item, said)
+            else:
+                yield _outcome_result(ctx, item, advice.get(id(item), []))
     notify_completed_sweeps(ctx.root, ctx.store, ctx.ds.config, jobs, statuses)
-
-
-def _sweep_advice(outcomes: list[Outcome], statuses: dict) -> dict[int, list[Advice]]:
-    """seff-like advice per sweep, from its points that ended in this
-    finish; given once, with the sweep's last outcome (one result per job).
-    Keyed by ``id(outcome)``; one pass over the outcomes."""
-    by_sweep: dict[str, list[Outcome]] = {}
-    for outcome in outcomes:
-        if outcome.job.sweep:
-            by_sweep.setdefault(outcome.job.sweep.root, []).append(outcome)
-    found = {}
-    for mine in by_sweep.values():
-        # Packed points share a task: the advice is about the task (finish
-        # left its status under its own id), counted once.
-        ended = {}
-        for o in mine:
-            key = o.job.job_id.scheduler_id
-            if (s := statuses.get(key if o.job.spec.chunk_slot is not None
-                                  else o.job.job_id)) and s.state.is_terminal:
-                ended[key] = s
-        found[id(mine[-1])] = advise((t.state, t.resources) for s in ended.values()
-                                     for t in s.tasks)
-    return found
 
 
 def _list(ctx: DatasetContext, wanted: list[JobId] | None, per_point: bool) -> Iterator[dict]:
@@ -371,6 +352,14 @@ def _list_jobs(ctx: DatasetContext, wanted: list[JobId] | None,
                                  point=job.sweep.point, case=job.sweep.case,
                                  params=job.sweep.params,
                                  submitted=_when(job.submitted_at), outputs=job.outputs)
+
+
+def _folded_result(ctx: DatasetContext, folded: Folded, advice: list[Advice]) -> dict:
+    message = folded.message + "".join(f"; sweep {folded.sweep}: {a}" for a in advice)
+    return ctx.result(ACTION, folded.status, message, sweep=folded.sweep,
+                      n_points=len(folded.outcomes), counts=folded.counts,
+                      slurm_job_ids=folded.job_ids, commit=folded.commit,
+                      advice=[a.option for a in advice] or None)
 
 
 def _outcome_result(ctx: DatasetContext, outcome: Outcome,

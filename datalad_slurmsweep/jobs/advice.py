@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..backends.base import JobState, Resources
+from .model import Outcome
 
 LOW_USE = 0.30
 HEADROOM = 1.5
@@ -78,3 +79,26 @@ def note(tasks: Iterable[tuple[JobState, Resources | None]]) -> str:
     """The advice as a clause to append to a message ('' when there is none)."""
     found = advise(tasks)
     return "".join(f"; {a}" for a in found)
+
+
+def sweep_advice(outcomes: list[Outcome], statuses: dict) -> dict[int, list[Advice]]:
+    """seff-like advice per sweep, from its points that ended in this
+    finish; given once, with the sweep's last outcome (one result per job).
+    Keyed by ``id(outcome)``; one pass over the outcomes."""
+    by_sweep: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        if outcome.job.sweep:
+            by_sweep.setdefault(outcome.job.sweep.root, []).append(outcome)
+    found = {}
+    for mine in by_sweep.values():
+        # Packed points share a task: the advice is about the task (finish
+        # left its status under its own id), counted once.
+        ended = {}
+        for o in mine:
+            key = o.job.job_id.scheduler_id
+            if (s := statuses.get(key if o.job.spec.chunk_slot is not None
+                                  else o.job.job_id)) and s.state.is_terminal:
+                ended[key] = s
+        found[id(mine[-1])] = advise((t.state, t.resources) for s in ended.values()
+                                     for t in s.tasks)
+    return found
