@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..backends.base import JobState, Resources
-from .model import Outcome
+
+if TYPE_CHECKING:  # model imports this module
+    from .model import Outcome
 
 LOW_USE = 0.30
 HEADROOM = 1.5
