@@ -20,8 +20,6 @@ packed point like a point that had an array task to itself:
 
 The files are not committed: the run record holds all they say. They are
 removed when their point leaves the job store (:func:`forget_outcomes`).
-:func:`failed_points` answers "which points of these jobs failed, with
-which state" for packed and unpacked points alike.
 """
 from __future__ import annotations
 
@@ -167,27 +165,6 @@ def apply_outcomes(ds_root: Path, jobs: list[Job],
         statuses[job.job_id.scheduler_id] = task
         statuses[job.job_id] = _point_status(result, task)
     return results
-
-
-def failed_points(ds_root: Path, jobs: list[Job],
-                  statuses: dict[JobId, JobStatus]) -> list[PointResult]:
-    """The points among ``jobs`` that ended without success, each with its
-    own state (TIMEOUT, OUT_OF_MEMORY, FAILED, ...) and exit code. Takes the
-    statuses as the backend answered (``query_all``); packed points are
-    judged by their outcome files, the others by their task's state."""
-    answered = dict(statuses)
-    packed = apply_outcomes(ds_root, jobs, answered)
-    found = []
-    for job in jobs:
-        if not job.sweep or job.job_id not in statuses:
-            continue
-        result = packed.get(job.token)
-        if result is None:
-            status = statuses[job.job_id]
-            result = PointResult(job, status.state, status.exit_code, status.state)
-        if result.state.is_failure:
-            found.append(result)
-    return found
 
 
 def forget_outcomes(ds_root: Path, jobs: list[Job]) -> None:

@@ -117,13 +117,14 @@ def retry_pending(ds_root: Path, store: JobStore, backend_for: Callable[[str], B
         return
     statuses = query_all(backend_for, owed)
     plans = [retry.plan_retry(job, statuses[job.job_id]) for job in owed]
-    for job, plan in zip(owed, plans, strict=True):
-        if plan is None or plan.request is None:
-            store.remove([job.token])
-            yield Outcome(job, "impossible", f"job {job.job_id} was committed as "
-                          f"{job.commit[:10]}; its retry cannot be submitted"
-                          + (f": {plan.refusal}" if plan and plan.refusal else ""),
-                          commit=job.commit)
+    refused = [(job, plan) for job, plan in zip(owed, plans, strict=True)
+               if plan is None or plan.request is None]
+    store.remove([job.token for job, _ in refused])
+    for job, plan in refused:
+        yield Outcome(job, "impossible", f"job {job.job_id} was committed as "
+                      f"{job.commit[:10]}; its retry cannot be submitted"
+                      + (f": {plan.refusal}" if plan and plan.refusal else ""),
+                      commit=job.commit)
     ready = [p for p in plans if p is not None and p.request is not None]
     for name in sorted({p.job.backend for p in ready}):
         group = [p for p in ready if p.job.backend == name]

@@ -154,15 +154,6 @@ def scaled_mem(mem: float, factor: float, cap: float | None) -> float:
     return min(grown, cap) if cap is not None else grown
 
 
-def failed_points(job: Job, status: JobStatus) -> list[tuple[str, TaskStatus]]:
-    """The seam with chunked sweeps: the points of this ended sweep job that
-    failed, each with the task row that says how. One point per job here:
-    the job's own point, if its task failed."""
-    if job.sweep is None:
-        return []
-    return [(job.sweep.point, t) for t in status.tasks[:1] if t.state.is_failure]
-
-
 def grown(policy: RetryPolicy, now: Request, task: TaskStatus) -> tuple[Request, str]:
     """The request after ``task`` failed asking for ``now``, and why it
     cannot be had (or '')."""
@@ -211,10 +202,11 @@ def plan_retry(job: Job, status: JobStatus) -> Plan | None:
     when there is no policy, the point did not fail, or its state is not one
     to retry on."""
     retrying = job.spec.retry
-    found = failed_points(job, status)
-    if retrying is None or not found or found[0][1].state.value not in retrying.policy.when:
+    # One point per task: retries are refused for packed sweeps (n_workers).
+    task = status.tasks[0] if job.sweep and status.tasks else None
+    if (retrying is None or task is None or not task.state.is_failure
+            or task.state.value not in retrying.policy.when):
         return None
-    task = found[0][1]
     policy = retrying.policy
     tried = f"attempt {retrying.attempt} of {policy.attempts}"
     hint = advice.note([(task.state, task.resources)])

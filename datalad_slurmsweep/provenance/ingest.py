@@ -69,13 +69,15 @@ def _config(repo: Path) -> dict[str, str]:
     return found
 
 
-def _branch_config(repo: Path, name: str) -> str | None:
-    """``git annex config --get``, asked only when the git-annex branch has
-    a config log at all (one cheap ``cat-file`` in the common case)."""
+def _branch_config(repo: Path, names: list[str]) -> dict[str, str]:
+    """``git annex config --get`` of ``names``, asked only when the
+    git-annex branch has a config log at all (one ``cat-file`` in the
+    common case)."""
     if not succeeds(repo, "cat-file", "-e", "git-annex:config.log"):
-        return None
-    value = git_text(repo, "annex", "config", "--get", name, check=False).strip()
-    return value or None
+        return {}
+    found = {name: git_text(repo, "annex", "config", "--get", name, check=False).strip()
+             for name in names}
+    return {name: value for name, value in found.items() if value}
 
 
 def settings(repo: Path) -> AnnexSettings:
@@ -88,17 +90,15 @@ def settings(repo: Path) -> AnnexSettings:
         "annex.freezecontent-command" in config, "annex.addunlocked" in config,
         config.get("annex.crippledfilesystem", "false").lower() == "true",
     ]
-    if not any(blockers) and _branch_config(repo, "annex.addunlocked"):
-        blockers.append(True)
+    branch = {} if any(blockers) else _branch_config(repo, ["annex.addunlocked",
+                                                             "annex.largefiles"])
     backend = (config.get("annex.backend") or config.get("annex.backends", "").split(" ")[0]
                or DEFAULT_BACKEND)
-    default = None
-    if not any(blockers) and "annex.largefiles" not in config:
-        default = _branch_config(repo, "annex.largefiles")
     return AnnexSettings(uuid=uuid, objects=top / ".git" / "annex" / "objects",
                          largefiles=config.get("annex.largefiles"),
-                         default_largefiles=default or "anything", backend=backend,
-                         usable=not any(blockers))
+                         default_largefiles=branch.get("annex.largefiles", "anything"),
+                         backend=backend,
+                         usable=not any(blockers) and "annex.addunlocked" not in branch)
 
 
 def _attributes(repo: Path, files: list[str], env: Mapping[str, str] | None
@@ -139,7 +139,7 @@ def decide(repo: Path, files: list[str], cfg: AnnexSettings,
             expression = cfg.default_largefiles if value == "unspecified" else value
         backend = given.get("annex.backend", "unspecified")
         try:
-            if value_is_unset(expression) or value_is_unset(backend):
+            if _unset(expression) or _unset(backend):
                 raise Unsupported("an unset attribute")
             full = os.path.join(repo, path)
             is_large = compile_expression(expression)(
@@ -154,7 +154,7 @@ def decide(repo: Path, files: list[str], cfg: AnnexSettings,
     return large, result
 
 
-def value_is_unset(value: str) -> bool:
+def _unset(value: str) -> bool:
     return value in ("unset", "set")
 
 
@@ -237,19 +237,24 @@ def annex_link_key(repo: Path, path: str, cfg: AnnexSettings) -> str | None:
 
 
 def ingest(repo: Path, files: list[str], cfg: AnnexSettings,
-           env: Mapping[str, str] | None = None) -> Ingested:
-    """Annex the large ones of ``files`` (new or rewritten regular files)."""
+           env: Mapping[str, str] | None = None, linked: list[str] = ()) -> Ingested:
+    """Annex the large ones of ``files`` (new or rewritten regular files).
+    ``linked`` are annex symlinks found in place (a killed run linked them
+    but may not have logged them): their content is logged too."""
     if not cfg.usable:
         return Ingested(fallback=list(files))
     large, result = decide(repo, files, cfg, env)
     keys = _keys(repo, large)
     objects = _object_paths(repo, set(keys.values()))
-    present: set[str] = set()
+    present = {k for f in linked if (k := annex_link_key(repo, f, cfg))}
+    if not keys and not present:
+        return result
     placer = _Placer(repo)
     # The location log is written by git-annex on the other core while we
     # place the content; a key is logged only once its content is in place.
     with process.Feed(["git", "annex", "setpresentkey", "--batch"], cwd=repo,
                       error=GitError) as log:
+        log.write("".join(f"{k} {cfg.uuid} 1\n" for k in sorted(present)).encode())
         for path, key in keys.items():
             obj = objects.get(key)
             if not key or not obj:
@@ -264,22 +269,9 @@ def ingest(repo: Path, files: list[str], cfg: AnnexSettings,
             if key not in present:
                 present.add(key)
                 log.write(f"{key} {cfg.uuid} 1\n".encode())
-    if present:
-        commit_journal(repo)
-    return result
-
-
-def record_present(repo: Path, keys: set[str], cfg: AnnexSettings) -> None:
-    """Tell the location log that this repository has ``keys``."""
-    if keys:
-        git(repo, "annex", "setpresentkey", "--batch",
-            input="".join(f"{k} {cfg.uuid} 1\n" for k in sorted(keys)).encode())
-        commit_journal(repo)
-
-
-def commit_journal(repo: Path) -> None:
-    """``setpresentkey`` is plumbing that leaves its changes in git-annex's
-    journal; ``git annex merge`` commits them to the git-annex branch, as
-    ``git annex add`` would at its end. Without it a clone made now would
-    not know that the content is here."""
+    # setpresentkey is plumbing that leaves its changes in git-annex's
+    # journal; ``git annex merge`` commits them to the git-annex branch, as
+    # ``git annex add`` does at its end. Without it a clone made now would
+    # not know that the content is here.
     git(repo, "annex", "merge", "--quiet")
+    return result

@@ -161,11 +161,7 @@ def _annex(repo: Path, files: list[str], indexed: dict[str, tuple[str, str]],
         (links if os.path.islink(repo / f) else regular).append(f)
     changed = [f for f in links if indexed.get(f, ("", ""))[1]
                != _link_blob(os.readlink(os.fsencode(repo / f)))]
-    cfg = ingest.settings(repo)
-    done = ingest.ingest(repo, regular, cfg, env)
-    if cfg.usable:
-        ingest.record_present(repo, {k for f in changed
-                                     if (k := ingest.annex_link_key(repo, f, cfg))}, cfg)
+    done = ingest.ingest(repo, regular, ingest.settings(repo), env, linked=changed)
     return [*done.linked, *changed], done.to_git, done.fallback
 
 
