@@ -51,9 +51,13 @@ def _reserve_same(path, result_queue):
 
 def test_concurrent_reservations_of_one_output_let_exactly_one_win(tmp_path):
     path = tmp_path / "s.sqlite"
-    JobStore(path)
-    queue = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=_reserve_same, args=(path, queue))
+    JobStore(path).close()
+    # Spawned, not forked: a forked child inherits whatever the test process
+    # holds, and SQLite's POSIX locks are released when any descriptor of the
+    # file closes in that process (CI once saw two winners under fork).
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    procs = [context.Process(target=_reserve_same, args=(path, queue))
              for _ in range(8)]
     for p in procs:
         p.start()
