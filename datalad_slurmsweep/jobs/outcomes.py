@@ -172,6 +172,9 @@ def forget_outcomes(ds_root: Path, jobs: list[Job]) -> None:
     holds what they said, and a stale one must not speak for a rerun."""
     for job in jobs:
         if job.sweep and job.spec.sbatch_argv:
-            # One left behind misleads nobody: the dispatcher removes it first.
-            with contextlib.suppress(OSError):
-                os.unlink(ds_root / outcome_path(job.spec.sbatch_argv[-1]))
+            # One left behind misleads nobody: the dispatcher removes it
+            # first. ``.usage`` is its temporary file, left by a killed task.
+            outcome = ds_root / outcome_path(job.spec.sbatch_argv[-1])
+            for path in (outcome, outcome.with_name(outcome.name + ".usage")):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
