@@ -77,6 +77,13 @@ LOCAL_MAX_ARRAY_SIZE = Setting(
     "The local backend's ``MaxArraySize``: array task ids must be below it.",
     default=1001, env="DATALAD_SLURMSWEEP_LOCAL_MAX_ARRAY_SIZE", convert=positive_int,
     kind="a positive whole number")
+RECORD_INLINE_POINTS = Setting(
+    "datalad.slurmsweep.record-inline-points",
+    "A sweep record of more points keeps its per-point table in a committed file "
+    "(``<sweep>/.records/``) that the record names with its SHA-256, rather than in "
+    "the commit message (about 1 KB per point).",
+    default=1000, env="DATALAD_SLURMSWEEP_RECORD_INLINE_POINTS", convert=positive_int,
+    kind="a positive whole number")
 KILL_AT = Setting(
     None,
     "For the crash-safety tests only: the command kills itself with SIGKILL at "
@@ -84,7 +91,8 @@ KILL_AT = Setting(
     "``advanced``; see the design).",
     env="DATALAD_SLURMSWEEP_KILL_AT")
 
-ALL: tuple[Setting, ...] = (BACKEND, WEBHOOK_URL, LOCAL_WORKERS, LOCAL_MAX_ARRAY_SIZE, KILL_AT)
+ALL: tuple[Setting, ...] = (BACKEND, WEBHOOK_URL, LOCAL_WORKERS, LOCAL_MAX_ARRAY_SIZE,
+                            RECORD_INLINE_POINTS, KILL_AT)
 
 
 def reference() -> str:

@@ -83,8 +83,10 @@ def api(ds: Dataset, name: str, *args, **kwargs) -> list[dict]:
 
 
 def records(ds: Dataset) -> list:
-    """(commit, parsed run record) of every record in history, newest first."""
+    """(commit, parsed run record) of every record in history, newest first,
+    with large sweeps' point tables put back."""
     from datalad_slurmsweep.provenance.record import parse_record
+    from datalad_slurmsweep.provenance.tables import inflate
     found = []
     for entry in git(ds, "log", "--format=%H%x00%B%x01").split("\x01"):
         if "\x00" in entry:
@@ -92,7 +94,7 @@ def records(ds: Dataset) -> list:
             rec = parse_record(msg)
             if rec:
                 found.append((sha, rec))
-    return found
+    return inflate(Path(ds.path), found)
 
 
 def open_jobs(ds: Dataset) -> list:

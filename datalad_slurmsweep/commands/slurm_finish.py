@@ -25,6 +25,7 @@ from ..jobs.reconcile import reconcile
 from ..jobs.recover import missing_submissions, recover
 from ..jobs.resubmit import retry_pending
 from ..jobs.wait import query_all, wait_for
+from ..settings import RECORD_INLINE_POINTS
 from ..sweep.notify import notify_completed_sweeps
 from .base import DatasetContext, as_list, guarded, open_context, refuse
 
@@ -230,6 +231,7 @@ def _finish_once(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed:
                  branching: Branching | None = None) -> Iterator[dict]:
     lock = ctx.ds.repo.dot_git
     waited: dict = {}
+    inline_points = RECORD_INLINE_POINTS.read(ctx.ds.config)  # a bad value: before any work
 
     def settle() -> Iterator[dict]:
         if recover_jobs:
@@ -272,7 +274,8 @@ def _finish_once(ctx: DatasetContext, wanted: list[JobId] | None, accept_failed:
                                accept_failed=accept_failed, close_failed=close_failed,
                                named=set(wanted or ()),
                                messages=[message] if message else None,
-                               branching=branching))
+                               branching=branching,
+                               inline_points=inline_points))
         advice = sweep_advice(outcomes, statuses)
         retries.extend(o.job.job_id for o in outcomes if o.resubmitted)
         for item in fold(outcomes):

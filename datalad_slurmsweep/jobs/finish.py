@@ -91,7 +91,8 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
            accept_failed: bool = False, close_failed: bool = False,
            named: set[JobId] | None = None,
            messages: list[str] | None = None,
-           branching: Branching | None = None) -> Iterator[Outcome]:
+           branching: Branching | None = None,
+           inline_points: int | None = None) -> Iterator[Outcome]:
     """Commit finished jobs, close or report failed ones, report the rest.
 
     A completed job none of whose declared outputs exists counts as failed.
@@ -140,7 +141,8 @@ def finish(ds_root: Path, store: JobStore, backend: Backend, jobs: list[Job],
     if to_commit:
         yield from _commit_then_retry(ds_root, store, backend, to_commit, expanded, plans,
                                       dsid=dsid, use_annex=use_annex, messages=messages,
-                                      branching=branching, packed=packed)
+                                      branching=branching, packed=packed,
+                                      inline_points=inline_points)
 
 
 def _commit_then_retry(ds_root: Path, store: JobStore, backend: Backend,
@@ -200,7 +202,8 @@ def task_summary(job: Job, status: JobStatus) -> str:
 
 def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], expanded: dict[str, Expanded],
           dsid: str | None, versions: dict, messages: list[str] | None,
-          packed: dict[str, PointResult]) -> tuple[list[PlannedCommit], dict]:
+          packed: dict[str, PointResult],
+          inline_points: int | None) -> tuple[list[PlannedCommit], dict]:
     """One planned commit per single job and per sweep; job token -> plan key."""
     planned: list[PlannedCommit] = []
     keys: dict[str, str] = {}
@@ -220,10 +223,10 @@ def _plan(ds_root: Path, items: list[tuple[Job, JobStatus]], expanded: dict[str,
                                      message=format_record(record, msgs)))
         keys[job.token] = job.token
     for sweep_root, members in sweeps.items():
-        paths, record = sweep_record(ds_root, sweep_root, members, expanded, dsid, versions,
-                                     packed)
-        planned.append(PlannedCommit(key=sweep_root, paths=paths,
-                                     message=format_sweep_record(record, messages)))
+        made = sweep_record(ds_root, sweep_root, members, expanded, dsid, versions, packed,
+                            inline_points)
+        planned.append(PlannedCommit(key=sweep_root, paths=made.paths, to_git=made.to_git,
+                                     message=format_sweep_record(made.record, messages)))
         keys.update({job.token: sweep_root for job, _ in members})
     return planned, keys
 
@@ -233,11 +236,12 @@ def _commit(ds_root: Path, store: JobStore, backend: Backend,
             dsid: str | None, use_annex: bool, messages: list[str] | None,
             branching: Branching | None = None,
             packed: dict[str, PointResult] | None = None,
-            retrying: set[str] = frozenset()) -> Iterator[Outcome]:
+            retrying: set[str] = frozenset(),
+            inline_points: int | None = None) -> Iterator[Outcome]:
     """Commit ``items``; those in ``retrying`` (failed points tried again)
     stay in the store as ``retrying`` until their next attempt is reserved."""
     planned, keys = _plan(ds_root, items, expanded, dsid, tool_versions(backend), messages,
-                          packed or {})
+                          packed or {}, inline_points)
 
     def note(shas: dict[str, str]) -> None:
         crashpoint("built")

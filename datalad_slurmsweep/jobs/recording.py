@@ -12,12 +12,14 @@ import json
 import os
 import shlex
 import time
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .. import __version__, process
 from ..backends.base import Backend, JobStatus, TaskStatus
 from ..backends.sbatch import expand_log_pattern
 from ..errors import SlurmsweepError
+from ..provenance import tables
 from ..provenance.paths import pwd_relative
 from ..provenance.record import RECORD_VERSION, format_record
 from ..redact import redact_argv, redact_tree
@@ -156,8 +158,11 @@ def _attempts(job: Job, task: TaskStatus) -> dict:
 
 def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],
                  expanded: dict[str, Expanded], dsid: str | None, versions: dict,
-                 packed: dict[str, PointResult] | None = None) -> tuple[list[str], dict]:
-    """Paths to commit and the record for some finished points of one sweep."""
+                 packed: dict[str, PointResult] | None = None,
+                 inline_points: int | None = None) -> SweepRecord:
+    """Paths to commit and the record for some finished points of one sweep.
+    Past ``inline_points`` points the per-point table goes into a file the
+    record names (``provenance/tables.py``)."""
     points, paths, logs = [], [], []
     written_env: set[str] = set()
     for job, status in members:
@@ -191,7 +196,27 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
         "points": points, "backend": first.backend, "versions": versions,
         "record_version": RECORD_VERSION, "tool": "datalad-slurmsweep",
     }
-    return sorted(set(paths)) + slurm_outputs, record
+    paths = sorted(set(paths)) + slurm_outputs
+    if inline_points is None or len(points) <= inline_points \
+            or tables.in_subdataset(ds_root, sweep_root):
+        return SweepRecord(paths, record)
+    tables.remove_leftovers(ds_root, sweep_root)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    table = f"{sweep_root}/{tables.DIRECTORY}/{stamp}-{min(record['slurm_job_id'])}.json"
+    record, content = tables.split_off(record, table)
+    target = ds_root / table
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, target)
+    return SweepRecord([*paths, table], record, to_git=[table])
+
+
+@dataclass
+class SweepRecord:
+    paths: list[str]  # to commit
+    record: dict
+    to_git: list[str] = field(default_factory=list)  # committed in git, never annexed
 
 
 def format_sweep_record(record: dict, messages: list[str] | None) -> str:
@@ -199,5 +224,6 @@ def format_sweep_record(record: dict, messages: list[str] | None) -> str:
     summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
     name = record["sweep"]["name"] or record["sweep"]["root"]
     text = format_record(record, messages)
-    subject = f"[DATALAD SLURM RUN] Sweep {name}: {len(record['points'])} points ({summary})"
+    count = record["table"]["points"] if "table" in record else len(record["points"])
+    subject = f"[DATALAD SLURM RUN] Sweep {name}: {count} points ({summary})"
     return subject + text[text.index("\n"):]

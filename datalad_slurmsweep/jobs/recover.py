@@ -16,6 +16,7 @@ from ..backends.base import Backend, JobId
 from ..errors import OutputConflictError, RecordError, StoreError
 from ..provenance.git import messages
 from ..provenance.record import SUBJECT_TAG, parse_record
+from ..provenance.tables import inflate
 from .model import Job, Outcome
 from .store import _JOB_COLUMNS, JobStore, _job
 
@@ -28,14 +29,16 @@ def missing_submissions(store: JobStore) -> set[str]:
 
 
 def _recorded_ids(root: Path) -> set[str]:
-    found: set[str] = set()
-    for _, message in messages(root, "-F", f"--grep={SUBJECT_TAG}"):
+    records = []
+    for sha, message in messages(root, "-F", f"--grep={SUBJECT_TAG}"):
         try:
             parsed = parse_record(message)
         except RecordError:
             continue
-        if not parsed:
-            continue
+        if parsed:
+            records.append((sha, parsed))
+    found: set[str] = set()
+    for _, parsed in inflate(root, records, skip_damaged=True):
         found.add(str(parsed.record.get("slurm_job_id")))
         found.update(str(p.get("slurm_job_id")) for p in parsed.record.get("points") or [])
     return found

@@ -28,6 +28,7 @@ from ..provenance.git import (
 )
 from ..provenance.paths import normalise_recorded
 from ..provenance.record import ParsedRecord, parse_record
+from ..provenance.tables import inflate
 from ..redact import REDACTED
 from .content import get_inputs, get_sweep_models, install_subdatasets, prepare_getting_script
 from .model import Job, JobSpec, SweepMember
@@ -119,6 +120,10 @@ def find_records(root: Path, revision: str | None,
                     "and is no [DATALAD SLURM SWEEP] commit")
             continue
         runs.append(RecordedRun(commit=commit, parsed=parsed))
+    try:
+        inflate(root, [(r.commit, r.parsed) for r in runs if isinstance(r, RecordedRun)])
+    except RecordError as exc:
+        raise RescheduleError(str(exc)) from None
     return runs
 
 

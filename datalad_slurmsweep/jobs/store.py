@@ -115,9 +115,6 @@ class JobStore:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self._ensure_schema()
 
-    def close(self) -> None:
-        self.conn.close()
-
     @classmethod
     def for_dataset(cls, dot_git: Path) -> JobStore:
         return cls(Path(dot_git) / STORE_NAME)

@@ -34,6 +34,8 @@ class PlannedCommit:
     message: str
     # Subdatasets whose new state this commit records: path -> commit.
     links: dict[str, str] = field(default_factory=dict)
+    # Files committed in git whatever annex.largefiles says (point tables).
+    to_git: list[str] = field(default_factory=list)
 
     @property
     def all_paths(self) -> list[str]:

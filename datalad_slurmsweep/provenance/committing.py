@@ -39,16 +39,18 @@ def _stage_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool,
                  env: dict[str, str]) -> dict[str, str]:
     """Stage all plans; on failure, plan by plan. Returns the failed plans."""
     links = {p: sha for plan in planned for p, sha in plan.links.items()}
+    to_git = {p for plan in planned for p in plan.to_git}
     try:
         stage(repo, sorted({p for plan in planned for p in plan.paths}), use_annex, env,
-              links=links)
+              links=links, force_git=to_git)
         return {}
     except (GitError, OSError, UnicodeError):
         pass
     failed = {}
     for plan in planned:
         try:
-            stage(repo, sorted(set(plan.paths)), use_annex, env, links=plan.links)
+            stage(repo, sorted(set(plan.paths)), use_annex, env, links=plan.links,
+                  force_git=set(plan.to_git))
         except (GitError, OSError, UnicodeError) as exc:
             failed[plan.key] = explain(str(exc)) or type(exc).__name__
     return failed

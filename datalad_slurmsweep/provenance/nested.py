@@ -77,7 +77,8 @@ def commit_nested(top: Path, planned: list[PlannedCommit], use_annex: bool, *,
                      if plan.key in shas.get(c, {})}
             paths = split.get(root, {}).get(plan.key, [])
             if root == TOP:
-                plans.append(PlannedCommit(plan.key, paths, plan.message, links))
+                plans.append(PlannedCommit(plan.key, paths, plan.message, links,
+                                           to_git=plan.to_git))
             elif paths or links:
                 plans.append(PlannedCommit(plan.key, paths, _sub_message(plan.message, root),
                                            links))

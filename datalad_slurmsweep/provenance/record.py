@@ -19,7 +19,7 @@ from ..redact import redact_text
 SUBJECT_TAG = "[DATALAD SLURM RUN]"
 BEGIN = "=== Do not change lines below ==="
 END = "^^^ Do not change lines above ^^^"
-RECORD_VERSION = 2  # 2: placeholders in sbatch_argv, missing_outputs, commit_id
+RECORD_VERSION = 3  # 2: placeholders in sbatch_argv, missing_outputs, commit_id; 3: table
 
 _RECORD = re.compile(
     r"^\[DATALAD SLURM RUN\] (?P<subject>[^\n]*)\n(?P<body>.*?)(?<=\n)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from pathlib import Path
 
 from ..errors import GitError
@@ -22,6 +22,16 @@ from .paths import ancestors_and_self
 # DataLad runs every git-annex command with dotfiles treated like any file
 # (AnnexRepo's common options); so do we, to leave what datalad save leaves.
 DATALAD_ANNEX = ("-c", "annex.dotfiles=true", "annex")
+
+
+# Content meant for git stays in git: the annex clean filter must not
+# second-guess (annex.largefiles) what was decided above, and for such a file
+# it only passes the bytes through, at 0.5 ms a file (5000 files: 2.6 s with
+# it, 0.11 s without, the same blobs). Unlocked annexed files never come this
+# way (``git annex add`` restages them); git's own conversions (eol) and
+# other filter drivers still apply.
+NO_ANNEX_FILTER = ("-c", "annex.gitaddtoannex=false", "-c", "filter.annex.process=",
+                   "-c", "filter.annex.clean=", "-c", "filter.annex.smudge=")
 
 
 def _special(rel: str) -> GitError:
@@ -84,7 +94,7 @@ def _annex_pointers(repo: Path, shas: set[str], env: Env = None) -> set[str]:
 
 
 def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
-          links: Mapping[str, str] | None = None) -> None:
+          links: Mapping[str, str] | None = None, force_git: Set[str] = frozenset()) -> None:
     """Stage exactly ``paths``: additions, changes and deletions.
 
     Files are named one by one on standard input, never as pathspecs: given
@@ -99,7 +109,8 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
     ``env`` names the index (``GIT_INDEX_FILE``) to stage into. File names
     travel as bytes (``os.fsencode``), so names that are not UTF-8 survive.
     ``links`` are subdatasets (path -> commit) to record as gitlinks: their
-    files are the subdataset's to commit, never ours.
+    files are the subdataset's to commit, never ours. Files in
+    ``force_git`` go to git whatever annex.largefiles says.
     """
     links = dict(links or {})
     paths = [p for p in paths if p not in links]
@@ -113,9 +124,9 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
         pointers = _annex_pointers(repo, {indexed[f][1] for f in in_git}, env)
         unlocked = [f for f in files if f in in_git and indexed[f][1] in pointers]
         in_git.difference_update(unlocked)
-    to_git = [f for f in files if f in in_git]
     skip = in_git | set(unlocked)
-    to_annex = [f for f in files if f not in skip]
+    to_git = [f for f in files if f in in_git or (f in force_git and f not in skip)]
+    to_annex = [f for f in files if f not in skip and f not in force_git]
     # Batch mode does not restage a modified unlocked file; named on the
     # command line, git annex add does, and locks it as datalad save would.
     for chunk in chunks(unlocked):
@@ -130,9 +141,7 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
     elif to_annex:
         to_git += to_annex
     if to_git:
-        # Content meant for git stays in git: the annex clean filter must not
-        # second-guess (annex.largefiles) what was decided above.
-        git(repo, "-c", "annex.gitaddtoannex=false", "update-index", "--add", "-z",
+        git(repo, *NO_ANNEX_FILTER, "update-index", "--add", "-z",
             "--stdin", input=b"".join(os.fsencode(f) + b"\0" for f in to_git), env=env)
     gone = [p for p in indexed if not os.path.lexists(repo / p)]
     if gone:

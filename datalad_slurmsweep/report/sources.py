@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import ReportError, SlurmsweepError
 from ..provenance.git import git, git_text, messages, resolve_commit
 from ..provenance.record import SUBJECT_TAG, ParsedRecord, parse_record
+from ..provenance.tables import inflate
 
 
 @dataclass
@@ -33,8 +34,9 @@ def records_in(root: Path, *rev_args: str) -> list[FoundRecord]:
         except SlurmsweepError:
             continue  # a damaged record is not a result
         if parsed is not None:
-            found.append(FoundRecord(sha, parsed))
-    return list(reversed(found))
+            found.append((sha, parsed))
+    return [FoundRecord(sha, parsed)
+            for sha, parsed in reversed(inflate(root, found, skip_damaged=True))]
 
 
 def commit_of(root: Path, revision: str, what: str) -> str:

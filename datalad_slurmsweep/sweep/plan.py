@@ -20,6 +20,7 @@ from ..provenance.committing import commit_plans
 from ..provenance.git import messages
 from ..provenance.paths import to_dataset_relative
 from ..provenance.record import parse_record
+from ..provenance.tables import inflate
 from ..redact import redact_tree
 from .chunking import task_starts
 from .clones import edited_files, write_clone, write_snapshot
@@ -55,11 +56,13 @@ class Dispatch:
 
 def completed_outputs(root: Path, sweep_root: str) -> set[str]:
     """Output directories of this sweep's points with a COMPLETED record."""
-    done = set()
-    for _, message in messages(root, "-F", f"--grep={SWEEP_SUBJECT}"):
+    mine = []
+    for sha, message in messages(root, "-F", f"--grep={SWEEP_SUBJECT}"):
         parsed = parse_record(message)
-        if not parsed or (parsed.record.get("sweep") or {}).get("root") != sweep_root:
-            continue
+        if parsed and (parsed.record.get("sweep") or {}).get("root") == sweep_root:
+            mine.append((sha, parsed))
+    done = set()
+    for _, parsed in inflate(root, mine):
         for point in parsed.record.get("points", []):
             if point.get("state") == "COMPLETED":
                 done.update(point.get("outputs", []))

@@ -51,7 +51,7 @@ def _reserve_same(path, result_queue):
 
 def test_concurrent_reservations_of_one_output_let_exactly_one_win(tmp_path):
     path = tmp_path / "s.sqlite"
-    JobStore(path).close()
+    JobStore(path).conn.close()
     # Spawned, not forked: a forked child inherits whatever the test process
     # holds, and SQLite's POSIX locks are released when any descriptor of the
     # file closes in that process (CI once saw two winners under fork).
