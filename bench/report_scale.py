@@ -139,23 +139,33 @@ def _big_table(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _record(e: dict) -> str:
+    if "record_kb" not in e:
+        return "not measured"
+    table = f", table {e['table_mb']:.1f} MB" if e["table_mb"] else ""
+    return f"commit {e['record_kb']:.0f} KB{table}; git log {e['log_s']:.2f} s"
+
+
 def _scale_table(series: dict[str, list[dict]]) -> list[str]:
     lines = ["### Sweeps up to 100 000 points", "",
              "Check and list: median of three calls; schedule and finish: one call. "
              "Peak MB is the largest of the four commands' peaks. Run is the time the "
              "jobs took (not a target).", "",
+             "Record: the size of the finish's commit (message included), of its point "
+             "table file, and one `git log --grep` of the records.", "",
              "| sweep | N | check | schedule | list | finish | run | peak MB "
-             "| ms/point check / schedule / finish |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| ms/point check / schedule / finish | record |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     for entries in series.values():
         for e in entries:
             if "check" not in e:
                 why = "failed" if "error" in e else "skipped"
-                lines.append(f"| {series_label(e)} | {e['n']} | {why} | | | | | | |")
+                lines.append(f"| {series_label(e)} | {e['n']} | {why} | | | | | | | |")
                 continue
             per = " / ".join(f"{e[p] / e['n'] * 1000:.2f}" for p in FLAT_PHASES)
             lines.append(f"| {series_label(e)} | {e['n']} | {e['check']:.2f} s | "
                          f"{e['schedule']:.1f} s | {e['list']:.2f} s | {e['finish']:.1f} s | "
-                         f"{e['run']:.0f} s | {e['peak_mb']:.0f} | {per} |")
+                         f"{e['run']:.0f} s | {e['peak_mb']:.0f} | {per} | {_record(e)} |")
     return lines + [""]
 
 

@@ -42,6 +42,21 @@ def committed_outputs(ds: Path, name: str = "seen.json") -> int:
     return sum(1 for p in out.split(b"\0") if p.endswith(b"/" + name.encode()))
 
 
+def record_figures(ds: Path) -> dict:
+    """What the sweep's record costs a reader of history: the commit's size,
+    the point table's (when it has one), and one ``git log --grep`` over the
+    records, as our readers run it."""
+    commit = len(git_out(ds, "cat-file", "commit", "HEAD").encode())
+    table = 0
+    for line in git_out(ds, "show", "--format=", "--name-only", "HEAD").splitlines():
+        if "/.records/" in line:
+            table += int(git_out(ds, "cat-file", "-s", f"HEAD:{line}"))
+    started = time.perf_counter()
+    git_out(ds, "log", "-F", "--grep=[DATALAD SLURM RUN]", "--format=%H%x00%B")
+    return {"record_kb": commit / 1024, "table_mb": table / 1024 ** 2,
+            "log_s": time.perf_counter() - started}
+
+
 # -- the floor under a sweep's finish ------------------------------------------------
 
 def _hash_files(root: Path, files: list[str]) -> dict:
@@ -221,6 +236,7 @@ def scale_sweep(n: int, work: Path, backend: str, n_workers: int | None) -> dict
     found["list"], found["list_peak_mb"] = repeat_peak(
         ["datalad", "slurm-finish", "--list-open-jobs"], ds, 3)
     found["finish"], found["finish_peak_mb"] = run_peak(["datalad", "slurm-finish"], ds)
+    found.update(record_figures(ds))
     got = committed_outputs(ds)
     shutil.rmtree(ds, ignore_errors=True)
     if got != n:

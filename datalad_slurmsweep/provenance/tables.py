@@ -9,7 +9,7 @@ the annex, so every clone reads it without ``get``) in the same commit as
 the outputs, and the record names it under ``table`` with its SHA-256:
 
     "table": {"path": "runs/s/.records/20261122T090000-4711.json",
-              "sha256": "…", "points": 100000, "outputs": 100000}
+              "sha256": "…", "points": 100000, "inputs": 100000, ...}
 
 Readers put the table back (:func:`inflate`) before looking at a record,
 so a record reads the same whichever way it was stored; a table whose
@@ -31,14 +31,15 @@ from ..errors import GitError, RecordError
 from .git import git
 from .record import ParsedRecord
 
-TABLE_KEYS = ("points", "outputs", "slurm_outputs", "missing_outputs")
+TABLE_KEYS = ("points", "inputs", "extra_inputs", "outputs", "slurm_outputs",
+              "missing_outputs")
 TABLE_FORMAT = "datalad-slurmsweep point table 1"
 DIRECTORY = ".records"
 
 
 def table_bytes(record: dict[str, Any]) -> bytes:
     head = [f'{{"format": {json.dumps(TABLE_FORMAT)},']
-    head += [f" {json.dumps(key)}: {json.dumps(record[key], ensure_ascii=False)},"
+    head += [f" {json.dumps(key)}: {json.dumps(record.get(key) or [], ensure_ascii=False)},"
              for key in TABLE_KEYS[1:]]
     points = ",\n".join(json.dumps(p, sort_keys=True, ensure_ascii=False)
                         for p in record["points"])
@@ -50,7 +51,7 @@ def split_off(record: dict[str, Any], path: str) -> tuple[dict[str, Any], bytes]
     content = table_bytes(record)
     slim = {k: v for k, v in record.items() if k not in TABLE_KEYS}
     slim["table"] = {"path": path, "sha256": hashlib.sha256(content).hexdigest(),
-                     "points": len(record["points"]), "outputs": len(record["outputs"])}
+                     **{key: len(record.get(key) or []) for key in TABLE_KEYS}}
     return slim, content
 
 

@@ -25,7 +25,8 @@ def test_a_large_sweep_record_names_its_table_and_reads_whole(model_ds, monkeypa
     sha = git(model_ds, "rev-parse", "HEAD").strip()
     message = git(model_ds, "log", "-1", "--format=%B", sha)
     raw = parse_record(message).record
-    assert "points" not in raw and "outputs" not in raw
+    assert not {"points", "inputs", "outputs", "slurm_outputs"} & set(raw)
+    assert len(message) < 4000
     table = raw["table"]
     assert table["points"] == 4 and table["path"].startswith(f"{ROOT}/.records/")
     assert message.splitlines()[0].endswith("Sweep sweep_initW: 4 points (4 completed)")

@@ -38,6 +38,7 @@ def test_split_off_and_inflate_give_back_the_same_record(tmp_path):
     slim, content = tables.split_off(dict(RECORD), "s/.records/a.json")
     assert not set(tables.TABLE_KEYS) & set(slim)
     assert slim["table"]["points"] == 3 and slim["table"]["outputs"] == 3
+    assert slim["table"]["inputs"] == 0
     assert json.loads(content)["points"] == RECORD["points"]
     sha = _commit(repo, slim, content, "s/.records/a.json")
     parsed = parse_record(subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%B"],
