@@ -174,7 +174,12 @@ def forget_outcomes(ds_root: Path, jobs: list[Job]) -> None:
         if job.sweep and job.spec.sbatch_argv:
             # One left behind misleads nobody: the dispatcher removes it
             # first. ``.usage`` is its temporary file, left by a killed task.
+            # A point that ran to its end renamed ``.usage`` to its outcome.
             outcome = ds_root / outcome_path(job.spec.sbatch_argv[-1])
-            for path in (outcome, outcome.with_name(outcome.name + ".usage")):
+            try:
+                os.unlink(outcome)
+            except FileNotFoundError:
                 with contextlib.suppress(OSError):
-                    os.unlink(path)
+                    os.unlink(outcome.with_name(outcome.name + ".usage"))
+            except OSError:
+                pass

@@ -8,6 +8,7 @@ again at write time.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -162,8 +163,36 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
                  inline_points: int | None = None) -> SweepRecord:
     """Paths to commit and the record for some finished points of one sweep.
     Past ``inline_points`` points the per-point table goes into a file the
-    record names (``provenance/tables.py``)."""
-    points, paths, logs = [], [], []
+    record names (``provenance/tables.py``), written point by point."""
+    table = None
+    if inline_points is not None and len(members) > inline_points \
+            and not tables.in_subdataset(ds_root, sweep_root):
+        tables.remove_leftovers(ds_root, sweep_root)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        first_id = min(j.job_id.base for j, _ in members)
+        table = f"{sweep_root}/{tables.DIRECTORY}/{stamp}-{first_id}.json"
+        (ds_root / table).parent.mkdir(parents=True, exist_ok=True)
+    tmp = ds_root / f"{table}.tmp" if table else None
+    with (tmp.open("wb") if tmp else contextlib.nullcontext()) as stream:
+        sink = tables.TableWriter(stream) if table else None
+        record = _sweep_record(ds_root, sweep_root, members, expanded, packed or {}, sink)
+        record.update({"dsid": dsid, "versions": versions})
+        paths = record["outputs"] + record["slurm_outputs"]
+        if sink is None:
+            return SweepRecord(paths, record)
+        ref = sink.end(record)
+    os.replace(tmp, ds_root / table)
+    record = {k: v for k, v in record.items() if k not in tables.TABLE_KEYS}
+    record["table"] = {"path": table, **ref}
+    return SweepRecord([*paths, table], record, to_git=[table])
+
+
+def _sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],
+                  expanded: dict[str, Expanded], packed: dict[str, PointResult],
+                  sink: tables.TableWriter | None) -> dict:
+    points, paths, logs, missing = [], [], set(), set()
+    counts: dict[str, int] = {}
+    exit_code = 0
     written_env: set[str] = set()
     for job, status in members:
         env_path = env_file(job)
@@ -171,45 +200,34 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
             write_env_file(ds_root, job, status, env_path)
             written_env.add(env_path)
         job_logs = [p for p in log_paths(job, status) if os.path.lexists(ds_root / p)]
-        logs += job_logs
+        logs.update(job_logs)
         found = expanded[job.token]
         paths += found.present
-        points.append(_point(job, status, job_logs, found, (packed or {}).get(job.token)))
-    slurm_outputs = sorted(set(logs) | written_env)
+        point = _point(job, status, job_logs, found, packed.get(job.token))
+        counts[point["state"]] = counts.get(point["state"], 0) + 1
+        missing.update(point["missing_outputs"])
+        exit_code = exit_code or point["exit_code"] or 0
+        if sink is None:
+            points.append(point)
+        else:
+            sink.add(point)
     first = members[0][0]
-    states = [p["state"] for p in points]
-    state = next((s for s in states if s != "COMPLETED"), "COMPLETED")
-    record = {
+    return {
         "cmd": f"datalad slurm-sweep {first.sweep.config}".strip(),
-        "chain": first.spec.chain, "commit_id": first.spec.commit_id, "dsid": dsid,
+        "chain": first.spec.chain, "commit_id": first.spec.commit_id,
         "inputs": sorted({i for j, _ in members for i in j.spec.inputs}),
         "extra_inputs": sorted({i for j, _ in members for i in j.spec.extra_inputs}),
-        "outputs": sorted(set(paths)), "pwd": ".",
-        "missing_outputs": sorted({m for p in points for m in p["missing_outputs"]}),
+        "outputs": sorted(set(paths)), "pwd": ".", "missing_outputs": sorted(missing),
         "slurm_job_id": sorted({j.job_id.base for j, _ in members}),
-        "slurm_outputs": slurm_outputs, "state": state,
-        "exit_code": next((p["exit_code"] for p in points if p["exit_code"]), 0),
-        "sweep": {"name": first.sweep.name, "root": sweep_root,
-                  "config": first.sweep.config,
+        "slurm_outputs": sorted(logs | written_env),
+        "state": next((s for s in counts if s != "COMPLETED"), "COMPLETED"),
+        "exit_code": exit_code,
+        "sweep": {"name": first.sweep.name, "root": sweep_root, "config": first.sweep.config,
                   "manifest": f"{sweep_root}/manifest.json",
-                  "counts": {s: states.count(s) for s in sorted(set(states))}},
-        "points": points, "backend": first.backend, "versions": versions,
+                  "counts": {s: counts[s] for s in sorted(counts)}},
+        "points": points, "backend": first.backend,
         "record_version": RECORD_VERSION, "tool": "datalad-slurmsweep",
     }
-    paths = sorted(set(paths)) + slurm_outputs
-    if inline_points is None or len(points) <= inline_points \
-            or tables.in_subdataset(ds_root, sweep_root):
-        return SweepRecord(paths, record)
-    tables.remove_leftovers(ds_root, sweep_root)
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    table = f"{sweep_root}/{tables.DIRECTORY}/{stamp}-{min(record['slurm_job_id'])}.json"
-    record, content = tables.split_off(record, table)
-    target = ds_root / table
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, target)
-    return SweepRecord([*paths, table], record, to_git=[table])
 
 
 @dataclass

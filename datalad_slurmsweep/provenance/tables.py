@@ -21,11 +21,12 @@ on it line by line.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import GitError, RecordError
 from .git import git
@@ -37,22 +38,45 @@ TABLE_FORMAT = "datalad-slurmsweep point table 1"
 DIRECTORY = ".records"
 
 
-def table_bytes(record: dict[str, Any]) -> bytes:
-    head = [f'{{"format": {json.dumps(TABLE_FORMAT)},']
-    head += [f" {json.dumps(key)}: {json.dumps(record.get(key) or [], ensure_ascii=False)},"
-             for key in TABLE_KEYS[1:]]
-    points = ",\n".join(json.dumps(p, sort_keys=True, ensure_ascii=False)
-                        for p in record["points"])
-    return ("\n".join(head) + '\n "points": [\n' + points + "\n]}\n").encode()
+class TableWriter:
+    """Writes a point table to ``stream`` as its points come, so that a
+    finish of 100 000 points never holds them all as objects: the file and
+    its SHA-256 grow together. Points first, then the other lists."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        self.hash = hashlib.sha256()
+        self.count = 0
+        self._write(f'{{"format": {json.dumps(TABLE_FORMAT)},\n "points": [\n')
+
+    def _write(self, text: str) -> None:
+        data = text.encode()
+        self.hash.update(data)
+        self.stream.write(data)
+
+    def add(self, point: dict[str, Any]) -> None:
+        self._write(("",  ",\n")[self.count > 0]
+                    + json.dumps(point, sort_keys=True, ensure_ascii=False))
+        self.count += 1
+
+    def end(self, lists: dict[str, list]) -> dict[str, Any]:
+        """Write the other lists; the record's ``table`` entry but its path."""
+        self._write("\n]" + "".join(f",\n {json.dumps(key)}: "
+                                    f"{json.dumps(lists.get(key) or [], ensure_ascii=False)}"
+                                    for key in TABLE_KEYS[1:]) + "}\n")
+        return {"sha256": self.hash.hexdigest(), "points": self.count,
+                **{key: len(lists.get(key) or []) for key in TABLE_KEYS[1:]}}
 
 
 def split_off(record: dict[str, Any], path: str) -> tuple[dict[str, Any], bytes]:
     """The record without its table, naming ``path``, and the table's bytes."""
-    content = table_bytes(record)
+    buffer = io.BytesIO()
+    writer = TableWriter(buffer)
+    for point in record["points"]:
+        writer.add(point)
     slim = {k: v for k, v in record.items() if k not in TABLE_KEYS}
-    slim["table"] = {"path": path, "sha256": hashlib.sha256(content).hexdigest(),
-                     **{key: len(record.get(key) or []) for key in TABLE_KEYS}}
-    return slim, content
+    slim["table"] = {"path": path, **writer.end(record)}
+    return slim, buffer.getvalue()
 
 
 def attach(record: dict[str, Any], content: bytes, where: str) -> None:
