@@ -6,6 +6,8 @@ Each part keeps its own date, commit, sections and duration in the merged
 file (``parts``), and the table's header lists them, so no figure loses
 where it came from. A measurement (tool, workload, N) present in several
 parts is taken from the first part naming it: list the newest run first.
+Issue 11's sweeps are merged row by row (backend, n_workers, N), so one
+series may come from several runs.
 
     python bench/merge_runs.py --out docs /tmp/b-sweeps /tmp/b-local docs-old
 """
@@ -31,12 +33,19 @@ def merge(parts: list[tuple[str, dict]]) -> dict:
             if key not in seen:
                 seen.add(key)
                 merged["results"].append(row)
-        for key in ("big_dataset", "scale"):
-            if not merged[key]:
-                merged[key] = list(raw.get(key) or [])
+        if not merged["big_dataset"]:
+            merged["big_dataset"] = list(raw.get("big_dataset") or [])
+        for row in raw.get("scale") or []:
+            key = ("scale", row["backend"], row.get("n_workers"), row["n"])
+            if key not in seen:
+                seen.add(key)
+                merged["scale"].append(row)
         for key, value in raw.items():
             if key not in LISTS and key not in merged and value is not None:
                 merged[key] = value
+    # A series in the order it grows, whichever part measured which size.
+    backends = list(dict.fromkeys(row["backend"] for row in merged["scale"]))
+    merged["scale"].sort(key=lambda row: (backends.index(row["backend"]), row["n"]))
     merged.pop("duration_s", None)
     merged["sections"] = sorted({s for p in merged["parts"] for s in p["sections"]})
     return merged
