@@ -172,7 +172,7 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
         first_id = min(j.job_id.base for j, _ in members)
         table = f"{sweep_root}/{tables.DIRECTORY}/{stamp}-{first_id}.json"
         (ds_root / table).parent.mkdir(parents=True, exist_ok=True)
-    tmp = ds_root / f"{table}.tmp" if table else None
+    tmp = tables.scratch_path(ds_root, ds_root / table) if table else None
     with (tmp.open("wb") if tmp else contextlib.nullcontext()) as stream:
         sink = tables.TableWriter(stream) if table else None
         record = _sweep_record(ds_root, sweep_root, members, expanded, packed or {}, sink)

@@ -134,6 +134,20 @@ def inflate(root: Path, found: Iterable[tuple[str, ParsedRecord]],
     return [(sha, parsed) for sha, parsed in found if sha not in damaged]
 
 
+def scratch_path(ds_root: Path, target: Path) -> Path:
+    """Where to write ``target`` before renaming it into place: in the git
+    directory, where a user's ``datalad save`` during the finish cannot
+    commit a half-written table; beside it when that is another device."""
+    git_dir = ds_root / ".git"
+    try:
+        if git_dir.is_dir() and os.stat(git_dir).st_dev == os.stat(target.parent).st_dev:
+            (git_dir / "slurmsweep").mkdir(exist_ok=True)
+            return git_dir / "slurmsweep" / f"table-{os.getpid()}.tmp"
+    except OSError:
+        pass
+    return target.with_name(target.name + ".tmp")
+
+
 def in_subdataset(ds_root: Path, path: str) -> bool:
     """Whether ``path`` lies in a subdataset (a directory with its own
     ``.git`` on the way down), where the top commit could not name it."""
@@ -144,7 +158,13 @@ def in_subdataset(ds_root: Path, path: str) -> bool:
 
 def remove_leftovers(ds_root: Path, sweep_root: str) -> None:
     """Delete tables a killed finish wrote but never committed: the next
-    finish writes its own, and only committed ones are referenced."""
+    finish writes its own, and only committed ones are referenced. (One
+    finish at a time holds the dataset, so no other is writing one.)"""
+    scratch = ds_root / ".git" / "slurmsweep"
+    if scratch.is_dir():
+        for entry in os.scandir(scratch):
+            if entry.name.startswith("table-") and entry.name.endswith(".tmp"):
+                os.unlink(entry.path)
     directory = ds_root / sweep_root / DIRECTORY
     if not directory.is_dir():
         return

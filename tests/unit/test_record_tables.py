@@ -68,5 +68,9 @@ def test_leftover_tables_of_a_killed_finish_are_removed_committed_ones_kept(tmp_
     _commit(repo, dict(RECORD), b"{}", "s/.records/kept.json")
     for name in ("left.json", "left.json.tmp"):
         (repo / "s/.records" / name).write_text("{}")
+    scratch = tables.scratch_path(repo, repo / "s/.records/new.json")
+    assert scratch.parent == repo / ".git/slurmsweep"
+    scratch.write_text("{")
     tables.remove_leftovers(repo, "s")
     assert sorted(p.name for p in (repo / "s/.records").iterdir()) == ["kept.json"]
+    assert not scratch.exists()
