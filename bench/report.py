@@ -81,7 +81,7 @@ def table(results) -> list[str]:
     return lines
 
 
-def plot(results, path: Path) -> None:
+def plot(results, path: Path, runs: int = 1) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -108,7 +108,8 @@ def plot(results, path: Path) -> None:
                for c, st in series.values()]
     fig.legend(handles, [f"{t}, {w}" for t, w in series], loc="lower center", ncol=3,
                fontsize=9)
-    fig.suptitle("Per-job cost against N (lower is better), one run of make bench")
+    where = "one run of make bench" if runs == 1 else f"{runs} runs (see the header)"
+    fig.suptitle(f"Per-job cost against N (lower is better), {where}")
     fig.tight_layout(rect=(0, 0.13, 1, 1))
     fig.savefig(path, dpi=110)
 
@@ -162,7 +163,8 @@ def _settings(settings: dict | None) -> str:
 
 def write_report(docs: Path, raw: dict) -> None:
     results, api = raw["results"], raw.get("api_schedule_per_job")
-    plot(results + report_scale.plot_results(raw), docs / "benchmarks.png")
+    plot(results + report_scale.plot_results(raw), docs / "benchmarks.png",
+         len(raw.get("parts") or [None]))
     rows = targets(results, api) + report_scale.targets(raw)
     status = {True: "yes", False: "**no**", None: "not run"}
     lines = [*_header(raw), "## Targets", "", "| target | measured | met |", "|---|---|---|"]
