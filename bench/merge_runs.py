@@ -27,7 +27,8 @@ def merge(parts: list[tuple[str, dict]]) -> dict:
         merged["parts"].append({"from": name, "date": raw["machine"]["date"],
                                 "sections": raw.get("sections") or ["compare", "sweeps"],
                                 "duration_s": raw.get("duration_s"),
-                                "commit": raw.get("commit")})
+                                "commit": raw.get("commit"),
+                                "slurm_cpus": raw["machine"].get("slurm_cpus")})
         for row in raw.get("results", []):
             key = (row["tool"], row["workload"], row["n"])
             if key not in seen:
@@ -46,6 +47,9 @@ def merge(parts: list[tuple[str, dict]]) -> dict:
     # A series in the order it grows, whichever part measured which size.
     backends = list(dict.fromkeys(row["backend"] for row in merged["scale"]))
     merged["scale"].sort(key=lambda row: (backends.index(row["backend"]), row["n"]))
+    # What the parts ran together: the Slurm 100 000-point sweep if any did.
+    merged["settings"] = {**merged.get("settings", {}), "slurm_100k": any(
+        (raw.get("settings") or {}).get("slurm_100k") for _, raw in parts)}
     merged.pop("duration_s", None)
     merged["sections"] = sorted({s for p in merged["parts"] for s in p["sections"]})
     return merged
