@@ -168,10 +168,11 @@ def apply_outcomes(ds_root: Path, jobs: list[Job],
 
 
 def forget_outcomes(ds_root: Path, jobs: list[Job]) -> None:
-    """Remove the outcome files of points that left the store: the record
-    holds what they said, and a stale one must not speak for a rerun."""
+    """Remove the outcome files of packed points that left the store (only
+    their dispatcher writes one): the record holds what they said, and a
+    stale one must not speak for a rerun."""
     for job in jobs:
-        if job.sweep and job.spec.sbatch_argv:
+        if job.spec.chunk_slot is not None and job.spec.sbatch_argv:
             # One left behind misleads nobody: the dispatcher removes it
             # first. ``.usage`` is its temporary file, left by a killed task.
             # A point that ran to its end renamed ``.usage`` to its outcome.

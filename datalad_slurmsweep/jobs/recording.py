@@ -21,6 +21,7 @@ from ..backends.base import Backend, JobStatus, TaskStatus
 from ..backends.sbatch import expand_log_pattern
 from ..errors import SlurmsweepError
 from ..provenance import tables
+from ..provenance.datasets import TOP, read_layout
 from ..provenance.paths import pwd_relative
 from ..provenance.record import RECORD_VERSION, format_record
 from ..redact import redact_argv, redact_tree
@@ -166,7 +167,9 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
     record names (``provenance/tables.py``), written point by point."""
     table = None
     if inline_points is not None and len(members) > inline_points \
-            and not tables.in_subdataset(ds_root, sweep_root):
+            and read_layout(ds_root).owner(sweep_root) == TOP:
+        # (A sweep in a subdataset keeps its table inline: the top commit
+        # cannot name a file of another repository.)
         tables.remove_leftovers(ds_root, sweep_root)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         first_id = min(j.job_id.base for j, _ in members)
@@ -182,9 +185,7 @@ def sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobSta
             return SweepRecord(paths, record)
         ref = sink.end(record)
     os.replace(tmp, ds_root / table)
-    record = {k: v for k, v in record.items() if k not in tables.TABLE_KEYS}
-    record["table"] = {"path": table, **ref}
-    return SweepRecord([*paths, table], record, to_git=[table])
+    return SweepRecord([*paths, table], tables.referencing(record, table, ref), to_git=[table])
 
 
 def _sweep_record(ds_root: Path, sweep_root: str, members: list[tuple[Job, JobStatus]],

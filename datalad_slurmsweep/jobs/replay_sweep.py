@@ -21,8 +21,8 @@ from pathlib import Path, PurePosixPath
 
 from ..backends.base import Backend
 from ..backends.sbatch import effective_options, log_spec, parse_sbatch_argv
-from ..errors import RescheduleError, SubmissionRefused
-from ..provenance.git import changed_since, dirty_paths, git, git_text
+from ..errors import GitError, RescheduleError, SubmissionRefused
+from ..provenance.git import cat_blobs, changed_since, dirty_paths, git, git_text
 from ..redact import redact_environment
 from .model import Job, JobSpec, Submission, SweepMember
 from .store import JobStore
@@ -170,27 +170,25 @@ def check_restorable(root: Path, found: SweepCommit, use_annex: bool) -> None:
                 "git annex get --key) from where it is kept first")
 
 
-def _committed_texts(root: Path, commit: str, paths: list[str]) -> dict[str, str]:
+def committed_texts(root: Path, commit: str, paths: list[str]) -> dict[str, str]:
     """The text of ``paths`` in ``commit``, in one ``git cat-file --batch``
     (one ``git show`` per script would cost seconds for a large sweep)."""
-    out = git(root, "cat-file", "--batch",
-              input="".join(f"{commit}:{p}\n" for p in paths).encode())
-    texts, pos = {}, 0
-    for path in paths:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        if len(header) != 3:  # "<name> missing": locate() checked, so a race
+    try:
+        blobs = cat_blobs(root, [f"{commit}:{p}" for p in paths])
+    except GitError as exc:
+        raise RescheduleError(f"commit {commit[:10]}: {exc}") from None
+    texts = {}
+    for path, blob in zip(paths, blobs, strict=True):
+        if blob is None:
             raise RescheduleError(f"commit {commit[:10]} does not hold {path}")
-        size = int(header[2])
-        texts[path] = out[end + 1:end + 1 + size].decode(errors="replace")
-        pos = end + 1 + size + 1
+        texts[path] = blob.decode(errors="replace")
     return texts
 
 
 def sweep_commit_specs(root: Path, found: SweepCommit, message: str | None) -> list[JobSpec]:
     """One job per (point, case), its logs read from the script as committed."""
     specs = []
-    texts = _committed_texts(root, found.commit, [t.script for t in found.tasks])
+    texts = committed_texts(root, found.commit, [t.script for t in found.tasks])
     for task in found.tasks:
         text = texts[task.script]
         argv = ["sbatch", task.script]

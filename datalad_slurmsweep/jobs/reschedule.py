@@ -37,6 +37,7 @@ from .replay_sweep import (
     SweepCommit,
     changed,
     check_restorable,
+    committed_texts,
     locate,
     parse_sweep_commit,
     submit_points,
@@ -169,9 +170,14 @@ def _sweep_replays(root: Path, store: JobStore, run: RecordedRun, *, only_failed
     that cannot get more are skipped."""
     sweep = run.parsed.record["sweep"]
     replays, skipped = [], []
-    for point in sweep_points(run, only_failed=only_failed, with_failed=with_failed):
+    points = sweep_points(run, only_failed=only_failed, with_failed=with_failed)
+    # One cat-file for every point's script, not a git show per point.
+    scripts = committed_texts(root, run.commit, sorted({p["script"] for p in points})) \
+        if grow else {}
+    for point in points:
         argv, retrying = ["sbatch", point["script"]], None
-        found = next_attempt(root, run.commit, point, grow) if grow else None
+        found = (next_attempt(run.commit, point, scripts[point["script"]], grow)
+                 if grow else None)
         if isinstance(found, str):
             skipped.append(ReplayEvent("skipped", run, f"commit {run.commit[:10]}: point "
                                        f"{point.get('point')} ended {point.get('state')} "

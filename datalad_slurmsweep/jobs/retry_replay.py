@@ -3,23 +3,19 @@ a recorded failed point, grown as a sweep's retry policy would grow it
 (``retry.py``), from what the record says the failed attempt asked for."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..backends.base import JobState, Resources, TaskStatus
 from ..backends.sbatch import script_directives
 from ..errors import RescheduleError, SlurmsweepError
-from ..provenance.git import git_text
 from .retry import Attempt, Request, Retrying, RetryPolicy, grown
 
-_MIB = 1024 ** 2
 
-
-def _first_request(root: Path, commit: str, script: str) -> Request:
-    """What the point's committed batch script asks for."""
+def _first_request(script_text: str, where: str) -> Request:
+    """What the point's committed batch script asks for (``where``: its
+    ``commit:path``, for messages)."""
     try:
-        options = script_directives(git_text(root, "show", f"{commit}:{script}"), script)
+        options = script_directives(script_text, where)
     except SlurmsweepError as exc:
-        raise RescheduleError(f"commit {commit[:10]}: cannot read {script}: {exc}") from None
+        raise RescheduleError(f"cannot read {where}: {exc}") from None
     ntasks = int(options.get("ntasks") or 1) if str(options.get("ntasks") or 1).isdigit() else 1
     per_cpu = options.get("mem-per-cpu") or ""
     mem = (int(per_cpu.rstrip("M")) * ntasks / 1024
@@ -36,17 +32,18 @@ def _task(point: dict) -> TaskStatus:
                                           req_mem_bytes=used.get("req_mem_bytes")))
 
 
-def next_attempt(root: Path, commit: str, point: dict,
+def next_attempt(commit: str, point: dict, script_text: str,
                  policy: RetryPolicy) -> tuple[list[str], Retrying] | str:
     """The sbatch options and retry state of a recorded failed point's next
-    attempt, or why it cannot get more than it had."""
+    attempt, or why it cannot get more than it had. ``script_text``: the
+    point's batch script as ``commit`` holds it."""
+    first = _first_request(script_text, f"{commit[:10]}:{point['script']}")
     history = [Attempt(**a) for a in point.get("attempts") or []]
     if history:
         last = history[-1]
-        now = Request(last.time, last.mem, 1, list(last.exclude))
-        now.ntasks = _first_request(root, commit, point["script"]).ntasks
+        now = Request(last.time, last.mem, first.ntasks, list(last.exclude))
     else:
-        now = _first_request(root, commit, point["script"])
+        now = first
         used = point.get("resources") or {}
         history = [Attempt(slurm_job_id=str(point.get("slurm_job_id")),
                            state=str(point.get("state")), time=now.time, mem=now.mem,

@@ -30,6 +30,33 @@ def succeeds(repo: Path, *args: str) -> bool:
     return process.run(["git", *args], cwd=repo, check=False, error=GitError).returncode == 0
 
 
+def cat_blobs(repo: Path, names: list[str],
+              env: Mapping[str, str] | None = None) -> list[bytes | None]:
+    """The content of each object ``names`` names (a sha, or ``rev:path``),
+    in order, from one ``git cat-file --batch``; None for one that is
+    missing or not a blob."""
+    if not names:
+        return []
+    if any("\n" in name for name in names):
+        raise GitError("cannot read an object whose name holds a newline: "
+                       + next(n for n in names if "\n" in n))
+    out = git(repo, "cat-file", "--batch", input="".join(n + "\n" for n in names).encode(),
+              env=env)
+    found: list[bytes | None] = []
+    pos = 0
+    for _ in names:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) != 3:  # "<name> missing"
+            found.append(None)
+            continue
+        size = int(header[2])
+        found.append(out[pos:pos + size] if header[1] == b"blob" else None)
+        pos += size + 1
+    return found
+
+
 def literal(paths: Iterable[str]) -> list[str]:
     return [f":(literal){p}" for p in paths]
 

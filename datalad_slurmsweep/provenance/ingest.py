@@ -17,7 +17,7 @@ plumbing wherever git-annex knows something we should not guess:
    replaced by the relative symlink ``git annex add`` would write;
 5. the location log: one ``git annex setpresentkey --batch``.
 
-The symlinks are then staged like any file (``stage`` in ``commits.py``).
+The symlinks are then staged like any file (``stage`` in ``staging.py``).
 Every step can be repeated: a command killed half-way finds files that are
 already links to present content, and just records and stages them.
 
@@ -174,6 +174,8 @@ def _keys(repo: Path, large: dict[str, str]) -> dict[str, str]:
 
 
 def _object_paths(repo: Path, keys: set[str]) -> dict[str, str]:
+    if not keys:  # no git-annex process for a finish that annexes nothing
+        return {}
     order = sorted(keys)
     out = git(repo, "annex", "examinekey", "--batch", "--format=${objectpath}\n",
               input="".join(k + "\n" for k in order).encode())

@@ -21,7 +21,6 @@ on it line by line.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from collections.abc import Iterable
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import GitError, RecordError
-from .git import git
+from .git import cat_blobs, git
 from .record import ParsedRecord
 
 TABLE_KEYS = ("points", "inputs", "extra_inputs", "outputs", "slurm_outputs",
@@ -68,15 +67,12 @@ class TableWriter:
                 **{key: len(lists.get(key) or []) for key in TABLE_KEYS[1:]}}
 
 
-def split_off(record: dict[str, Any], path: str) -> tuple[dict[str, Any], bytes]:
-    """The record without its table, naming ``path``, and the table's bytes."""
-    buffer = io.BytesIO()
-    writer = TableWriter(buffer)
-    for point in record["points"]:
-        writer.add(point)
+def referencing(record: dict[str, Any], path: str, written: dict[str, Any]) -> dict[str, Any]:
+    """``record`` without the lists its table at ``path`` holds, naming it
+    (``written``: what :meth:`TableWriter.end` returned)."""
     slim = {k: v for k, v in record.items() if k not in TABLE_KEYS}
-    slim["table"] = {"path": path, **writer.end(record)}
-    return slim, buffer.getvalue()
+    slim["table"] = {"path": path, **written}
+    return slim
 
 
 def attach(record: dict[str, Any], content: bytes, where: str) -> None:
@@ -107,25 +103,17 @@ def inflate(root: Path, found: Iterable[tuple[str, ParsedRecord]],
     if not wanted:
         return found
     names = [f"{sha}:{parsed.record['table'].get('path')}" for sha, parsed in wanted]
-    if any("\n" in name for name in names):
-        raise RecordError("a run record names a point table whose path holds a newline")
     try:
-        out = git(root, "cat-file", "--batch", input="".join(n + "\n" for n in names).encode())
+        contents = cat_blobs(root, names)
     except GitError as exc:
         raise RecordError(f"cannot read point tables: {exc}") from None
     damaged: set[str] = set()
-    pos = 0
-    for sha, parsed in wanted:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
+    for (sha, parsed), content in zip(wanted, contents, strict=True):
         where = f"commit {sha[:10]}"
         try:
-            if len(header) != 3 or header[1] != b"blob":
+            if content is None:
                 raise RecordError(f"{where}: its point table {parsed.record['table'].get('path')}"
                                   " is not in the commit")
-            size = int(header[2])
-            content, pos = out[pos:pos + size], pos + size + 1
             attach(parsed.record, content, where)
         except RecordError:
             if not skip_damaged:
@@ -146,14 +134,6 @@ def scratch_path(ds_root: Path, target: Path) -> Path:
     except OSError:
         pass
     return target.with_name(target.name + ".tmp")
-
-
-def in_subdataset(ds_root: Path, path: str) -> bool:
-    """Whether ``path`` lies in a subdataset (a directory with its own
-    ``.git`` on the way down), where the top commit could not name it."""
-    parts = Path(path).parts
-    return any(os.path.lexists(ds_root.joinpath(*parts[:i], ".git"))
-               for i in range(1, len(parts) + 1))
 
 
 def remove_leftovers(ds_root: Path, sweep_root: str) -> None:

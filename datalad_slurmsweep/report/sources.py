@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ReportError, SlurmsweepError
-from ..provenance.git import git, git_text, messages, resolve_commit
+from ..provenance.git import cat_blobs, git, git_text, messages, resolve_commit
 from ..provenance.record import SUBJECT_TAG, ParsedRecord, parse_record
 from ..provenance.tables import inflate
 
@@ -72,18 +72,8 @@ def read_blobs(root: Path, commit: str, paths: list[str]) -> dict[str, bytes]:
     order = [p for p in paths if p in ids]
     if not order:
         return {}
-    out = git(root, "cat-file", "--batch", input="".join(ids[p] + "\n" for p in order).encode())
-    blobs: dict[str, bytes] = {}
-    pos = 0
-    for path in order:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if len(header) != 3 or header[1] != b"blob":
-            continue
-        size = int(header[2])
-        blobs[path] = out[pos:pos + size]
-        pos += size + 1
+    blobs = {path: blob for path, blob in zip(order, cat_blobs(root, [ids[p] for p in order]),
+                                              strict=True) if blob is not None}
     return _annexed_content(root, blobs)
 
 

@@ -1,3 +1,4 @@
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -13,6 +14,15 @@ RECORD = {"cmd": "datalad slurm-sweep s.yaml", "slurm_job_id": ["7"], "state": "
                       "params": {"x": i, "name": "Δ\n"}} for i in range(3)],
           "outputs": ["s/p0/out", "s/p1/out", "s/p2/out"], "slurm_outputs": ["s/logs/x"],
           "missing_outputs": [], "sweep": {"root": "s"}}
+
+
+def split_off(record: dict, path: str) -> tuple[dict, bytes]:
+    """The record as a finish commits it, and its table's bytes."""
+    buffer = io.BytesIO()
+    writer = tables.TableWriter(buffer)
+    for point in record["points"]:
+        writer.add(point)
+    return tables.referencing(record, path, writer.end(record)), buffer.getvalue()
 
 
 def _repo(tmp_path: Path) -> Path:
@@ -35,7 +45,7 @@ def _commit(repo: Path, record: dict, table: bytes | None, path: str) -> str:
 
 def test_split_off_and_inflate_give_back_the_same_record(tmp_path):
     repo = _repo(tmp_path)
-    slim, content = tables.split_off(dict(RECORD), "s/.records/a.json")
+    slim, content = split_off(dict(RECORD), "s/.records/a.json")
     assert not set(tables.TABLE_KEYS) & set(slim)
     assert slim["table"]["points"] == 3 and slim["table"]["outputs"] == 3
     assert slim["table"]["inputs"] == 0
@@ -49,7 +59,7 @@ def test_split_off_and_inflate_give_back_the_same_record(tmp_path):
 
 def test_a_missing_or_altered_table_is_an_error_or_skipped(tmp_path):
     repo = _repo(tmp_path)
-    slim, content = tables.split_off(dict(RECORD), "s/.records/a.json")
+    slim, content = split_off(dict(RECORD), "s/.records/a.json")
     missing = _commit(repo, slim, None, "s/.records/a.json")
     altered = _commit(repo, slim, content.replace(b"p1", b"p9"), "s/.records/a.json")
     inline = _commit(repo, dict(RECORD), None, "")
