@@ -109,7 +109,7 @@ def entries(repo: Path, args: list[str], paths: list[str],
     return found
 
 
-def _quote_path(path: str) -> str:
+def quote_path(path: str) -> str:
     if any(c in path for c in '"\n\\') or path.startswith(" "):
         return '"' + path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return path
@@ -150,16 +150,16 @@ def _tree_lines(changes: dict[str, tuple[str, str] | None], trees: dict[str, str
     """fast-import's file lines of one commit: whole directories first (a
     file may take the place of a directory emptied there), then the paths
     outside them."""
-    lines = [b"D " + os.fsencode(_quote_path(d)) + b"\n" if sha is None else
-             f"M 040000 {sha} ".encode() + os.fsencode(_quote_path(d)) + b"\n"
+    lines = [b"D " + os.fsencode(quote_path(d)) + b"\n" if sha is None else
+             f"M 040000 {sha} ".encode() + os.fsencode(quote_path(d)) + b"\n"
              for d, sha in sorted(trees.items())]
     for path, entry in changes.items():
         if path in covered:
             continue
         if entry is None:
-            lines.append(b"D " + os.fsencode(_quote_path(path)) + b"\n")
+            lines.append(b"D " + os.fsencode(quote_path(path)) + b"\n")
         else:
-            lines.append(f"M {entry[0]} {entry[1]} ".encode() + os.fsencode(_quote_path(path))
+            lines.append(f"M {entry[0]} {entry[1]} ".encode() + os.fsencode(quote_path(path))
                          + b"\n")
     return lines
 
@@ -200,7 +200,7 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
             before = current[path] if chained else committed.get(path)
             if before != ("160000", sha):
                 current[path] = ("160000", sha)
-                stream.append(f"M 160000 {sha} ".encode() + os.fsencode(_quote_path(path))
+                stream.append(f"M 160000 {sha} ".encode() + os.fsencode(quote_path(path))
                               + b"\n")
         stream.append(b"\n")
     stream.append(b"done\n")

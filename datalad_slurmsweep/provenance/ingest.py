@@ -11,11 +11,14 @@ plumbing wherever git-annex knows something we should not guess:
 2. the key of each large file: ``git annex calckey --batch``, with the
    backend ``git annex add`` would use (the ``annex.backend`` attribute,
    else ``git config annex.backend``, else git-annex's default);
-3. where its content lives: ``git annex examinekey --batch`` (``${objectpath}``);
+3. where its content and its location log live: ``git annex examinekey
+   --batch`` (``${objectpath}``, ``${hashdirlower}``);
 4. the content is hard-linked there and made read-only (file and key
    directory, as git-annex freezes content), then the file is atomically
    replaced by the relative symlink ``git annex add`` would write;
-5. the location log: one ``git annex setpresentkey --batch``.
+5. the location log: one commit on the git-annex branch (``annex_log.py``),
+   or, where that cannot be done as git-annex would, ``git annex
+   setpresentkey --batch`` and ``git annex merge``.
 
 The symlinks are then staged like any file (``stage`` in ``staging.py``).
 Every step can be repeated: a command killed half-way finds files that are
@@ -35,6 +38,7 @@ from pathlib import Path
 
 from .. import process
 from ..errors import GitError
+from . import annex_log
 from .git import git, git_text, succeeds
 from .largefiles import FileFacts, Unsupported, compile_expression
 
@@ -57,6 +61,8 @@ class AnnexSettings:
     default_largefiles: str  # git annex config, or "anything"
     backend: str  # when no attribute names one
     usable: bool  # False: leave everything to ``git annex add``
+    log_directly: bool = False  # location logs by one branch commit (annex_log.py)
+    commit_message: str = "update"  # of git-annex's commits to its branch
 
 
 def _config(repo: Path) -> dict[str, str]:
@@ -98,7 +104,9 @@ def settings(repo: Path) -> AnnexSettings:
                          largefiles=config.get("annex.largefiles"),
                          default_largefiles=branch.get("annex.largefiles", "anything"),
                          backend=backend,
-                         usable=not any(blockers) and "annex.addunlocked" not in branch)
+                         usable=not any(blockers) and "annex.addunlocked" not in branch,
+                         log_directly=annex_log.allowed(top, config),
+                         commit_message=config.get("annex.commitmessage", "update"))
 
 
 def _attributes(repo: Path, files: list[str], env: Mapping[str, str] | None
@@ -173,13 +181,26 @@ def _keys(repo: Path, large: dict[str, str]) -> dict[str, str]:
     return keys
 
 
-def _object_paths(repo: Path, keys: set[str]) -> dict[str, str]:
+@dataclass(frozen=True)
+class KeyPlace:
+    objectpath: str  # relative to the top of the repository
+    log: str  # its location log on the git-annex branch
+
+
+def _places(repo: Path, keys: set[str]) -> dict[str, KeyPlace]:
     if not keys:  # no git-annex process for a finish that annexes nothing
         return {}
     order = sorted(keys)
-    out = git(repo, "annex", "examinekey", "--batch", "--format=${objectpath}\n",
+    # ${hashdirlower} is always "abc/def/", so no separator is needed
+    out = git(repo, "annex", "examinekey", "--batch",
+              "--format=${hashdirlower}${objectpath}\n",
               input="".join(k + "\n" for k in order).encode())
-    return dict(zip(order, out.decode(errors="surrogateescape").splitlines(), strict=False))
+    found = {}
+    for key, line in zip(order, out.decode(errors="surrogateescape").splitlines(),
+                         strict=False):
+        hashdir, objectpath = line[:8], line[8:]
+        found[key] = KeyPlace(objectpath, f"{hashdir}{os.path.basename(objectpath)}.log")
+    return found
 
 
 class _Placer:
@@ -247,33 +268,41 @@ def ingest(repo: Path, files: list[str], cfg: AnnexSettings,
         return Ingested(fallback=list(files))
     large, result = decide(repo, files, cfg, env)
     keys = _keys(repo, large)
-    objects = _object_paths(repo, set(keys.values()))
-    present = {k for f in linked if (k := annex_link_key(repo, f, cfg))}
-    if not keys and not present:
-        return result
+    present = {annex_log.key_from_file(k) for f in linked if (k := annex_link_key(repo, f, cfg))}
+    places = _places(repo, set(keys.values()) | present)
     placer = _Placer(repo)
-    # The location log is written by git-annex on the other core while we
-    # place the content; a key is logged only once its content is in place.
+    for path, key in keys.items():
+        place = places.get(key)
+        if not key or not place or not place.objectpath:
+            result.fallback.append(path)
+            continue
+        try:
+            placer.place(path, place.objectpath)
+        except OSError:
+            result.fallback.append(path)
+            continue
+        result.linked.append(path)
+        present.add(key)
+    # A key is logged only once its content is in place.
+    _log_present(repo, cfg, {k: places[k].log for k in present if k in places})
+    return result
+
+
+def _log_present(repo: Path, cfg: AnnexSettings, logs: dict[str, str]) -> None:
+    if not logs:
+        return
+    if cfg.log_directly:
+        if annex_log.log_present(repo, set(logs.values()), cfg.uuid, cfg.commit_message):
+            return
+        # Most often a journal another git-annex left uncommitted: commit it, retry.
+        git(repo, "annex", "merge", "--quiet")
+        if annex_log.log_present(repo, set(logs.values()), cfg.uuid, cfg.commit_message):
+            return
     with process.Feed(["git", "annex", "setpresentkey", "--batch"], cwd=repo,
                       error=GitError) as log:
-        log.write("".join(f"{k} {cfg.uuid} 1\n" for k in sorted(present)).encode())
-        for path, key in keys.items():
-            obj = objects.get(key)
-            if not key or not obj:
-                result.fallback.append(path)
-                continue
-            try:
-                placer.place(path, obj)
-            except OSError:
-                result.fallback.append(path)
-                continue
-            result.linked.append(path)
-            if key not in present:
-                present.add(key)
-                log.write(f"{key} {cfg.uuid} 1\n".encode())
+        log.write("".join(f"{k} {cfg.uuid} 1\n" for k in sorted(logs)).encode())
     # setpresentkey is plumbing that leaves its changes in git-annex's
     # journal; ``git annex merge`` commits them to the git-annex branch, as
     # ``git annex add`` does at its end. Without it a clone made now would
     # not know that the content is here.
     git(repo, "annex", "merge", "--quiet")
-    return result

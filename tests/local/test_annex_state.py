@@ -111,10 +111,10 @@ def test_a_finish_killed_between_annexing_and_logging_completes_on_rerun(tmp_pat
     cfg = ingest.settings(repo)
     large, _ = ingest.decide(repo, files[:3], cfg)
     keys = ingest._keys(repo, large)
-    objects = ingest._object_paths(repo, set(keys.values()))
+    places = ingest._places(repo, set(keys.values()))
     placer = ingest._Placer(repo)
     for path, key in keys.items():
-        placer.place(path, objects[key])
+        placer.place(path, places[key].objectpath)
     assert all(os.path.islink(repo / f) for f in files[:3])
     for key in keys.values():  # content here, but the location log does not know it yet
         assert subprocess.run(["git", "annex", "whereis", f"--key={key}"], cwd=repo,

@@ -41,7 +41,7 @@ KIND = "kill -9"
 # per run: random kills land in [0, that).
 DURATIONS: dict[tuple[str, str], float] = {}
 CRASH_POINTS = {"schedule": ["submitted"], "sweep": ["sweep-submitted"],
-                "finish": ["built", "marked", "advanced"]}
+                "finish": ["built", "annex-log-built", "annex-log-moved", "marked", "advanced"]}
 
 
 @dataclass

@@ -605,6 +605,10 @@ def integrity(ds: Path, allow: Iterable[str] = ()) -> list[str]:
         problems.append(f"work copies of the user's index left in .git: {litter}")
     if (ds / ".git" / "index.lock").exists():
         problems.append(".git/index.lock left behind")
+    annex = ds / ".git" / "annex"
+    annex_litter = sorted(p.name for p in annex.glob("index*.slurmsweep-*"))
+    if annex_litter:
+        problems.append(f"work copies of git-annex's index left in .git/annex: {annex_litter}")
     allow = tuple(a.rstrip("/") for a in allow)
     status = [line for line in git(ds, "status", "--porcelain", "--untracked-files=all")
               .splitlines() if not any(line[3:] == a or line[3:].startswith(a + "/")
