@@ -37,10 +37,12 @@ def plot_results(raw: dict) -> list[dict]:
 
 
 def _floor_targets(floor: dict, add: Callable) -> None:
-    n = floor["n"]
-    add(f"{n}-point sweep: finish <= 20 s", f"{floor['finish']:.1f} s", floor["finish"] <= 20)
+    what = f"{floor['n']}-point sweep"
+    if floor.get("backend") == "local":
+        what += " (local backend)"
+    add(f"{what}: finish <= 20 s", f"{floor['finish']:.1f} s", floor["finish"] <= 20)
     ratio = floor["finish"] / floor["git_add"]
-    add(f"{n}-point sweep: finish within 3x of plain git add of the {floor['files']} files "
+    add(f"{what}: finish within 3x of plain git add of the {floor['files']} files "
         "it commits", f"{ratio:.1f}x ({floor['git_add']:.1f} s)", ratio <= 3)
 
 

@@ -67,7 +67,7 @@ def allowed(repo: Path, config: Mapping[str, str]) -> bool:
         return False
     if any(key.startswith("annex.tune.") for key in config):
         return False
-    hooks = Path(repo) / ".git" / "hooks"
+    hooks = Path(repo) / os.path.expanduser(config.get("core.hookspath", ".git/hooks"))
     return not any((hooks / h).exists() for h in ("post-update-annex", "commitmessage"))
 
 

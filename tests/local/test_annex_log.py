@@ -244,3 +244,16 @@ def test_a_finish_killed_while_writing_logs_completes_on_rerun(tmp_path, point):
     _annex_state_sound(ds)
     assert git(ds, "for-each-ref", "refs/slurmsweep/") == ""
     assert git(ds, "status", "--porcelain") == ""
+
+
+def test_a_post_update_annex_hook_is_left_to_git_annex_to_run(tmp_path):
+    ds, files = _dataset(tmp_path / "ds", 3)
+    hook = Path(ds.path, ".git", "hooks", "post-update-annex")
+    marker = tmp_path / "hook-ran"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    _commit(ds)
+    assert not _direct(ds)
+    assert marker.exists()
+    assert _here(ds) == files
+    _annex_state_sound(ds)
