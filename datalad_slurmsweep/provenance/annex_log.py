@@ -31,10 +31,12 @@ import fcntl
 import hashlib
 import os
 import shutil
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from .. import process
 from ..crashpoints import crashpoint
 from ..errors import GitError
 from .commits import BUILD_REF_PREFIX, quote_path
@@ -207,3 +209,71 @@ def log_present(repo: Path, logs: set[str], uuid: str, message: str = "update") 
         return True
     finally:
         os.close(fd)
+
+
+def record_present(repo: Path, logs: Mapping[str, str], uuid: str, direct: bool,
+                   message: str = "update") -> None:
+    """Record that repository ``uuid`` has the content of ``logs`` (key ->
+    its log file): by one branch commit when ``direct`` and the repository
+    allows it, else by git-annex's plumbing."""
+    if not logs:
+        return
+    if direct:
+        if log_present(repo, set(logs.values()), uuid, message):
+            return
+        # Most often a journal another git-annex left uncommitted: commit it, retry.
+        git(repo, "annex", "merge", "--quiet")
+        if log_present(repo, set(logs.values()), uuid, message):
+            return
+    with process.Feed(["git", "annex", "setpresentkey", "--batch"], cwd=repo,
+                      error=GitError) as feed:
+        feed.write("".join(f"{k} {uuid} 1\n" for k in sorted(logs)).encode())
+    # setpresentkey is plumbing that leaves its changes in git-annex's
+    # journal; ``git annex merge`` commits them to the git-annex branch, as
+    # ``git annex add`` does at its end. Without it a clone made now would
+    # not know that the content is here.
+    git(repo, "annex", "merge", "--quiet")
+
+
+class LocationLogs:
+    """Location logs written on another thread while the caller goes on
+    staging and building commits (the log commit is mostly git's work, so
+    it overlaps ours on the other core). ``wait`` before anything names the
+    files in a commit that can reach the branch: a kill must never leave a
+    committed file whose content is here but not logged."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+
+    def write(self, repo: Path, logs: Mapping[str, str], uuid: str, direct: bool,
+              message: str) -> None:
+        if not logs:
+            return
+
+        def run() -> None:
+            try:
+                record_present(repo, logs, uuid, direct, message)
+            except BaseException as exc:  # re-raised by wait, in the caller's thread
+                self._errors.append(exc)
+
+        previous = self._threads[-1] if self._threads else None
+
+        def in_order() -> None:  # batches of one finish are logged one after another
+            if previous is not None:
+                previous.join()
+            run()
+
+        thread = threading.Thread(target=in_order, name="slurmsweep-location-logs")
+        thread.start()
+        self._threads.append(thread)
+
+    def wait(self, raise_errors: bool = True) -> None:
+        """Until every batch is logged; then the first failure is raised
+        (unless another error is already on its way up)."""
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+        errors, self._errors = self._errors, []
+        if errors and raise_errors:
+            raise errors[0]

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GitError
+from .annex_log import LocationLogs
 from .commits import PlannedCommit, entries, write_commits
 from .git import advance, head_state
 from .index import PrivateIndex, UserIndexLock
-from .paths import ancestors_and_self
+from .paths import under_any
 from .staging import stage
 
 MAX_REBUILDS = 10
@@ -36,13 +37,13 @@ class CommitResult:
 
 
 def _stage_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool,
-                 env: dict[str, str]) -> dict[str, str]:
+                 env: dict[str, str], logs: LocationLogs) -> dict[str, str]:
     """Stage all plans; on failure, plan by plan. Returns the failed plans."""
     links = {p: sha for plan in planned for p, sha in plan.links.items()}
     to_git = {p for plan in planned for p in plan.to_git}
     try:
         stage(repo, sorted({p for plan in planned for p in plan.paths}), use_annex, env,
-              links=links, force_git=to_git)
+              links=links, force_git=to_git, logs=logs)
         return {}
     except (GitError, OSError, UnicodeError):
         pass
@@ -50,7 +51,7 @@ def _stage_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool,
     for plan in planned:
         try:
             stage(repo, sorted(set(plan.paths)), use_annex, env, links=plan.links,
-                  force_git=set(plan.to_git))
+                  force_git=set(plan.to_git), logs=logs)
         except (GitError, OSError, UnicodeError) as exc:
             failed[plan.key] = explain(str(exc)) or type(exc).__name__
     return failed
@@ -79,7 +80,7 @@ def _unchanged(plan: PlannedCommit, staged: dict[str, tuple[str, str]],
 
 def _ours(paths: list[str], candidates: set[str]) -> set[str]:
     roots = set(paths)
-    return {p for p in candidates if any(a in roots for a in ancestors_and_self(p))}
+    return {p for p in candidates if under_any(p, roots)}
 
 
 def _verify(repo: Path, commit: str, paths: list[str],
@@ -108,43 +109,61 @@ def commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool, *,
     """Stage, write, verify and move the branch (see the module doc). With
     ``skip_unchanged``, a plan whose paths already hold what HEAD holds gets
     no commit (its result is HEAD): a rerun after an interruption must not
-    record the same content twice."""
+    record the same content twice. The location logs of newly annexed
+    content are written meanwhile, and complete before the branch moves."""
     with PrivateIndex(repo) as index:
-        failed = _stage_plans(repo, planned, use_annex, index.env)
-        planned = [p for p in planned if p.key not in failed]
+        logs = LocationLogs()
+        done = False
+        try:
+            result = _commit_plans(repo, planned, use_annex, index.env, logs,
+                                   before_move, skip_unchanged)
+            done = True
+            return result
+        finally:
+            logs.wait(raise_errors=done)
+
+
+def _commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool,
+                  env: dict[str, str], logs: LocationLogs,
+                  before_move: Callable[[dict[str, str]], None] | None,
+                  skip_unchanged: bool) -> CommitResult:
+    failed = _stage_plans(repo, planned, use_annex, env, logs)
+    planned = [p for p in planned if p.key not in failed]
+    if not planned:
+        return CommitResult(failed=failed)
+    paths = sorted({p for plan in planned for p in plan.all_paths})
+    in_index = entries(repo, ["ls-files", "-s"], paths, env)
+    staged = {p: in_index[p] for p in _ours(paths, set(in_index))}
+    unchanged: dict[str, str] = {}
+    if skip_unchanged:
+        head = head_state(repo)[1]
+        committed = entries(repo, ["ls-tree", "-r", "--full-tree", head], paths)
+        unchanged = {p.key: head for p in planned if _unchanged(p, staged, committed)}
+        planned = [p for p in planned if p.key not in unchanged]
         if not planned:
-            return CommitResult(failed=failed)
-        paths = sorted({p for plan in planned for p in plan.all_paths})
-        in_index = entries(repo, ["ls-files", "-s"], paths, index.env)
-        staged = {p: in_index[p] for p in _ours(paths, set(in_index))}
-        unchanged: dict[str, str] = {}
-        if skip_unchanged:
-            head = head_state(repo)[1]
-            committed = entries(repo, ["ls-tree", "-r", "--full-tree", head], paths)
-            unchanged = {p.key: head for p in planned if _unchanged(p, staged, committed)}
-            planned = [p for p in planned if p.key not in unchanged]
-            if not planned:
-                # Staging may have relocked a rewritten annexed file: the
-                # user's index must learn the entry the work tree now has.
-                with UserIndexLock(repo, paths=paths) as user_index:
-                    user_index.install(staged, [])
-                return CommitResult(shas=unchanged, failed=failed)
-        for _ in range(MAX_REBUILDS):
-            ref, head = head_state(repo)
-            shas = write_commits(repo, planned, head, staged)
-            _verify(repo, shas[planned[-1].key], paths, staged)
-            if before_move:
-                before_move(shas)
+            logs.wait()
+            # Staging may have relocked a rewritten annexed file: the
+            # user's index must learn the entry the work tree now has.
             with UserIndexLock(repo, paths=paths) as user_index:
-                try:
-                    advance(repo, ref, shas[planned[-1].key], head)
-                except GitError:
-                    if head_state(repo) == (ref, head):
-                        raise  # not a moved branch: a real failure
-                    continue
-                user_index.install(staged, _removed(repo, head, paths, staged))
-            break
-        else:
-            raise GitError(f"the branch kept moving while committing ({MAX_REBUILDS} "
-                           "attempts); run the command again")
+                user_index.install(staged, [])
+            return CommitResult(shas=unchanged, failed=failed)
+    for _ in range(MAX_REBUILDS):
+        ref, head = head_state(repo)
+        shas = write_commits(repo, planned, head, staged)
+        _verify(repo, shas[planned[-1].key], paths, staged)
+        logs.wait()  # no commit naming a file may land before its location log
+        if before_move:
+            before_move(shas)
+        with UserIndexLock(repo, paths=paths) as user_index:
+            try:
+                advance(repo, ref, shas[planned[-1].key], head)
+            except GitError:
+                if head_state(repo) == (ref, head):
+                    raise  # not a moved branch: a real failure
+                continue
+            user_index.install(staged, _removed(repo, head, paths, staged))
+        break
+    else:
+        raise GitError(f"the branch kept moving while committing ({MAX_REBUILDS} "
+                       "attempts); run the command again")
     return CommitResult(shas={**unchanged, **shas}, failed=failed)

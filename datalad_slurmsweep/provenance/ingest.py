@@ -32,17 +32,18 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import process
-from ..errors import GitError
 from . import annex_log
 from .git import git, git_text, succeeds
 from .largefiles import FileFacts, Unsupported, compile_expression
 
 DEFAULT_BACKEND = "SHA256E"
+PLACING_THREADS = 4
 _WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
@@ -51,6 +52,7 @@ class Ingested:
     linked: list[str] = field(default_factory=list)  # now annex symlinks, to stage
     to_git: list[str] = field(default_factory=list)  # small files: their content to git
     fallback: list[str] = field(default_factory=list)  # for ``git annex add``
+    to_log: dict[str, str] = field(default_factory=dict)  # key -> its location log
 
 
 @dataclass(frozen=True)
@@ -259,50 +261,64 @@ def annex_link_key(repo: Path, path: str, cfg: AnnexSettings) -> str | None:
     return os.path.basename(resolved)
 
 
+def _place_all(placer: _Placer, work: list[tuple[str, str, str]]) -> list[bool]:
+    """Place each (path, key, object path); whether each was placed. On
+    several threads for many files: the system calls release the GIL, and
+    with 2 threads 10 000 files took 0.9-1.0 s instead of 1.8 s here. Files
+    of one key go to one thread, so no two threads link the same object."""
+    def place(items: list[int]) -> list[tuple[int, bool]]:
+        done = []
+        for i in items:
+            path, _, objectpath = work[i]
+            try:
+                placer.place(path, objectpath)
+                done.append((i, True))
+            except OSError:
+                done.append((i, False))
+        return done
+
+    threads = min(PLACING_THREADS, os.cpu_count() or 1) if len(work) >= 256 else 1
+    shares: list[list[int]] = [[] for _ in range(threads)]
+    for i, (_, key, _) in enumerate(work):
+        shares[zlib.crc32(key.encode()) % threads].append(i)
+    placed = [False] * len(work)
+    if threads == 1:
+        results = [place(shares[0])]
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(place, shares))
+    for share in results:
+        for i, ok in share:
+            placed[i] = ok
+    return placed
+
+
 def ingest(repo: Path, files: list[str], cfg: AnnexSettings,
            env: Mapping[str, str] | None = None, linked: list[str] = ()) -> Ingested:
     """Annex the large ones of ``files`` (new or rewritten regular files).
     ``linked`` are annex symlinks found in place (a killed run linked them
-    but may not have logged them): their content is logged too."""
+    but may not have logged them): their content is logged too. The
+    location logs to write are in ``to_log``: the caller writes them
+    (``annex_log.LocationLogs``) before any commit names the files."""
     if not cfg.usable:
         return Ingested(fallback=list(files))
     large, result = decide(repo, files, cfg, env)
     keys = _keys(repo, large)
     present = {annex_log.key_from_file(k) for f in linked if (k := annex_link_key(repo, f, cfg))}
     places = _places(repo, set(keys.values()) | present)
-    placer = _Placer(repo)
+    work = []
     for path, key in keys.items():
         place = places.get(key)
         if not key or not place or not place.objectpath:
             result.fallback.append(path)
-            continue
-        try:
-            placer.place(path, place.objectpath)
-        except OSError:
+        else:
+            work.append((path, key, place.objectpath))
+    for (path, key, _), placed in zip(work, _place_all(_Placer(repo), work), strict=True):
+        if placed:
+            result.linked.append(path)
+            present.add(key)
+        else:
             result.fallback.append(path)
-            continue
-        result.linked.append(path)
-        present.add(key)
     # A key is logged only once its content is in place.
-    _log_present(repo, cfg, {k: places[k].log for k in present if k in places})
+    result.to_log = {k: places[k].log for k in present if k in places}
     return result
-
-
-def _log_present(repo: Path, cfg: AnnexSettings, logs: dict[str, str]) -> None:
-    if not logs:
-        return
-    if cfg.log_directly:
-        if annex_log.log_present(repo, set(logs.values()), cfg.uuid, cfg.commit_message):
-            return
-        # Most often a journal another git-annex left uncommitted: commit it, retry.
-        git(repo, "annex", "merge", "--quiet")
-        if annex_log.log_present(repo, set(logs.values()), cfg.uuid, cfg.commit_message):
-            return
-    with process.Feed(["git", "annex", "setpresentkey", "--batch"], cwd=repo,
-                      error=GitError) as log:
-        log.write("".join(f"{k} {cfg.uuid} 1\n" for k in sorted(logs)).encode())
-    # setpresentkey is plumbing that leaves its changes in git-annex's
-    # journal; ``git annex merge`` commits them to the git-annex branch, as
-    # ``git annex add`` does at its end. Without it a clone made now would
-    # not know that the content is here.
-    git(repo, "annex", "merge", "--quiet")

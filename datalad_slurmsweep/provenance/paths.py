@@ -69,3 +69,18 @@ def normalise_recorded(path: str) -> str:
     if norm.startswith(".."):
         raise PathOutsideDatasetError(f"recorded path {path} points outside the dataset")
     return PurePosixPath(norm).as_posix()
+
+
+def under_any(rel: str, roots: set[str]) -> bool:
+    """Whether ``rel`` is one of ``roots`` or inside one: as ``any(a in
+    roots for a in ancestors_and_self(rel))``, without building the list
+    (this runs for every staged file, several times per finish)."""
+    if rel in roots or "." in roots:
+        return True
+    cut = rel.rfind("/")
+    while cut > 0:
+        rel = rel[:cut]
+        if rel in roots:
+            return True
+        cut = rel.rfind("/")
+    return False

@@ -15,9 +15,10 @@ from pathlib import Path
 
 from ..errors import GitError
 from . import ingest
+from .annex_log import LocationLogs
 from .commits import Env, chunks, entries
 from .git import cat_blobs, git
-from .paths import ancestors_and_self
+from .paths import under_any
 
 # DataLad runs every git-annex command with dotfiles treated like any file
 # (AnnexRepo's common options); so do we, to leave what datalad save leaves.
@@ -73,7 +74,7 @@ def _files_under(repo: Path, paths: list[str]) -> list[str]:
 
 
 def _under(path: str, roots: set[str]) -> bool:
-    return any(a in roots for a in ancestors_and_self(path))
+    return under_any(path, roots)
 
 
 def _annex_pointers(repo: Path, shas: set[str], env: Env = None) -> set[str]:
@@ -85,7 +86,8 @@ def _annex_pointers(repo: Path, shas: set[str], env: Env = None) -> set[str]:
 
 
 def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
-          links: Mapping[str, str] | None = None, force_git: Set[str] = frozenset()) -> None:
+          links: Mapping[str, str] | None = None, force_git: Set[str] = frozenset(),
+          logs: LocationLogs | None = None) -> None:
     """Stage exactly ``paths``: additions, changes and deletions.
 
     Files are named one by one on standard input, never as pathspecs: given
@@ -101,8 +103,22 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
     travel as bytes (``os.fsencode``), so names that are not UTF-8 survive.
     ``links`` are subdatasets (path -> commit) to record as gitlinks: their
     files are the subdataset's to commit, never ours. Files in
-    ``force_git`` go to git whatever annex.largefiles says.
+    ``force_git`` go to git whatever annex.largefiles says. The location
+    logs of newly annexed content are written on ``logs`` (the caller waits
+    for them before moving a branch); without it, before this returns.
     """
+    if logs is not None:
+        _stage(repo, paths, use_annex, env, links, force_git, logs)
+        return
+    logs = LocationLogs()
+    try:
+        _stage(repo, paths, use_annex, env, links, force_git, logs)
+    finally:
+        logs.wait()
+
+
+def _stage(repo: Path, paths: list[str], use_annex: bool, env: Env,
+           links: Mapping[str, str] | None, force_git: Set[str], logs: LocationLogs) -> None:
     links = dict(links or {})
     paths = [p for p in paths if p not in links]
     roots = set(paths)
@@ -123,7 +139,7 @@ def stage(repo: Path, paths: list[str], use_annex: bool, env: Env = None,
     for chunk in chunks(unlocked):
         git(repo, *DATALAD_ANNEX, "add", "--quiet", "--", *chunk, env=env)
     if to_annex and use_annex:
-        symlinks, small, fallback = _annex(repo, to_annex, indexed, env)
+        symlinks, small, fallback = _annex(repo, to_annex, indexed, env, logs)
         to_git += small
         _stage_symlinks(repo, symlinks, env)
         if fallback:
@@ -149,7 +165,7 @@ def _link_blob(target: bytes) -> str:
 
 
 def _annex(repo: Path, files: list[str], indexed: dict[str, tuple[str, str]],
-           env: Env) -> tuple[list[str], list[str], list[str]]:
+           env: Env, logs: LocationLogs) -> tuple[list[str], list[str], list[str]]:
     """Annex new and rewritten files the fast way (``ingest.py``). Returns
     the symlinks to stage (new annex links among them), the files whose
     content goes to git, and those left to ``git annex add``. A symlink
@@ -161,7 +177,9 @@ def _annex(repo: Path, files: list[str], indexed: dict[str, tuple[str, str]],
         (links if os.path.islink(repo / f) else regular).append(f)
     changed = [f for f in links if indexed.get(f, ("", ""))[1]
                != _link_blob(os.readlink(os.fsencode(repo / f)))]
-    done = ingest.ingest(repo, regular, ingest.settings(repo), env, linked=changed)
+    cfg = ingest.settings(repo)
+    done = ingest.ingest(repo, regular, cfg, env, linked=changed)
+    logs.write(repo, done.to_log, cfg.uuid, cfg.log_directly, cfg.commit_message)
     return [*done.linked, *changed], done.to_git, done.fallback
 
 

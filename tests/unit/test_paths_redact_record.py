@@ -56,3 +56,12 @@ def test_record_roundtrip_and_datalad_slurm_compat():
     assert parsed.argv == ["sbatch", "submit_silver.slurm"]
     assert parsed.declared_outputs == ["models/abrupt/silver"]
     assert parse_record("an ordinary commit") is None
+
+
+@pytest.mark.parametrize("path", ["a", "a/b", "b", "b/c", "b/c/d", "b/cd", "x/y", "x/y/z/w",
+                                  "q", ".", "ab/c"])
+def test_under_any_agrees_with_ancestors(path):
+    from datalad_slurmsweep.provenance.paths import ancestors_and_self, under_any
+    roots = {"a", "b/c", "x/y/z"}
+    assert under_any(path, roots) == any(a in roots for a in ancestors_and_self(path))
+    assert under_any(path, {"."})
