@@ -115,7 +115,11 @@ def commit_on_branches(repo: Path, planned: list[PlannedCommit], names: dict[str
     if not planned:
         return CommitResult(failed=failed), None
     with PrivateIndex(repo) as index:
-        failed.update(_stage_plans(repo, planned, use_annex, index.env))
+        logs = LocationLogs()
+        try:
+            failed.update(_stage_plans(repo, planned, use_annex, index.env, logs))
+        finally:
+            logs.wait()  # before any commit naming the files exists
         planned = [p for p in planned if p.key not in failed]
         if not planned:
             return CommitResult(failed=failed), None
