@@ -72,38 +72,58 @@ def _hash_files(root: Path, files: list[str]) -> dict:
     return found
 
 
-def finish_with_floor(ds: Path) -> dict:
-    """``slurm-finish`` in ``ds``, and in copies of ``ds`` made just before
-    it: ``git add`` (git alone: the annex filter off) and ``git annex add
-    --batch`` (the staging finish used to do) of exactly the files the
-    finish committed, and hashing all their bytes in Python."""
-    git_copy, annex_copy = ds.with_name(ds.name + "-git-add"), ds.with_name(ds.name + "-annex-add")
-    for copy in (git_copy, annex_copy):
-        subprocess.run(["cp", "-a", str(ds), str(copy)], check=True)
-    # git-annex init routes every file through its filter here; without it
-    # git add is git hashing and indexing the files, nothing more.
-    (git_copy / ".git" / "info" / "attributes").write_text("")
-    before = git_out(ds, "rev-parse", "HEAD").strip()
-    finish, finish_peak = run_peak(["datalad", "slurm-finish"], ds)
-    changed = git_out(ds, "diff", "--name-only", "-z", "--no-renames", before, "HEAD")
-    # Files the finish itself wrote (results.csv, ...) are not in the copies.
-    files = [f for f in changed.split("\0") if f and os.path.lexists(git_copy / f)]
-    listing = ds.with_name(ds.name + "-files")
-    listing.write_bytes(b"".join(os.fsencode(f) + b"\0" for f in files))
-    lines = ds.with_name(ds.name + "-files-nl")
-    lines.write_bytes(b"".join(os.fsencode(f) + b"\n" for f in files))
-    hashed = _hash_files(annex_copy, files)
-    annex_add, annex_peak = run_peak(["git", "annex", "add", "--batch", "--quiet"], annex_copy,
-                                     stdin=lines)
+def _git_add(copy: Path, listing: Path) -> tuple[float, float]:
     # The files named on standard input, as ``git add`` stages each named
     # file: ``git add --pathspec-from-file`` would match every file of the
     # tree against 20 000 pathspecs, a cost of the pathspecs, not of adding.
-    git_add, git_peak = run_peak(["git", "update-index", "--add", "-z", "--stdin"], git_copy,
-                                 stdin=listing)
-    for path in (git_copy, annex_copy):
+    os.sync()
+    return run_peak(["git", "update-index", "--add", "-z", "--stdin"], copy, stdin=listing)
+
+
+def finish_with_floor(ds: Path) -> dict:
+    """``slurm-finish`` in ``ds``, and in copies of ``ds`` made just before
+    it: ``git add`` (git alone: the annex filter off) once before the finish
+    and once after it, and ``git annex add --batch`` (the staging finish
+    used to do) of exactly the files the finish committed, and hashing all
+    their bytes in Python. Every step starts after ``sync``: on this
+    machine's disk a step that follows a burst of writes (the copies, a
+    finish) ran up to 5x slower, so without it the order of the steps
+    decided the ratio. The target takes the faster ``git add``."""
+    copies = {name: ds.with_name(f"{ds.name}-{name}")
+              for name in ("git-before", "git-after", "annex-add")}
+    for copy in copies.values():
+        subprocess.run(["cp", "-a", str(ds), str(copy)], check=True)
+    for name in ("git-before", "git-after"):
+        # git-annex init routes every file through its filter here; without
+        # it git add is git hashing and indexing the files, nothing more.
+        (copies[name] / ".git" / "info" / "attributes").write_text("")
+    untracked = git_out(ds, "ls-files", "-z", "--others", "--exclude-standard")
+    listing = ds.with_name(ds.name + "-files")
+    listing.write_bytes(untracked.encode())
+    git_before, git_before_peak = _git_add(copies["git-before"], listing)
+    before = git_out(ds, "rev-parse", "HEAD").strip()
+    os.sync()
+    finish, finish_peak = run_peak(["datalad", "slurm-finish"], ds)
+    changed = git_out(ds, "diff", "--name-only", "-z", "--no-renames", before, "HEAD")
+    # Files the finish itself wrote (results.csv, ...) are not in the copies.
+    files = [f for f in changed.split("\0") if f and os.path.lexists(copies["git-before"] / f)]
+    staged = [f for f in untracked.split("\0") if f]
+    if sorted(files) != sorted(staged):
+        log(f"floor: git add staged the {len(staged)} files untracked before the finish, "
+            f"the finish committed {len(files)} of them")
+    lines = ds.with_name(ds.name + "-files-nl")
+    lines.write_bytes(b"".join(os.fsencode(f) + b"\n" for f in files))
+    hashed = _hash_files(copies["annex-add"], files)
+    os.sync()
+    annex_add, annex_peak = run_peak(["git", "annex", "add", "--batch", "--quiet"],
+                                     copies["annex-add"], stdin=lines)
+    git_after, git_after_peak = _git_add(copies["git-after"], listing)
+    for path in copies.values():
         shutil.rmtree(path, ignore_errors=True)
     return {"finish": finish, "finish_peak_mb": finish_peak, "committed": len(changed.split("\0")) - 1,
-            "files": len(files), "git_add": git_add, "git_add_peak_mb": git_peak,
+            "files": len(files), "git_add": min(git_before, git_after),
+            "git_add_before": git_before, "git_add_after": git_after,
+            "git_add_peak_mb": max(git_before_peak, git_after_peak),
             "annex_add": annex_add, "annex_add_peak_mb": annex_peak, **hashed}
 
 

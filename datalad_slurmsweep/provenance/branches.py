@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import GitError
+from .annex_log import LocationLogs
 from .commits import PlannedCommit, entries, write_commits
 from .committing import MAX_REBUILDS, CommitResult, _ours, _removed, _stage_plans, _verify
 from .git import git, git_text, head_state, literal, succeeds
