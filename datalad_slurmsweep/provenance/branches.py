@@ -115,7 +115,7 @@ def commit_on_branches(repo: Path, planned: list[PlannedCommit], names: dict[str
     planned = [p for p in planned if p.key not in failed]
     if not planned:
         return CommitResult(failed=failed), None
-    with PrivateIndex(repo) as index:
+    with PrivateIndex(repo, sorted({p for plan in planned for p in plan.all_paths})) as index:
         logs = LocationLogs()
         try:
             failed.update(_stage_plans(repo, planned, use_annex, index.env, logs))

@@ -67,7 +67,7 @@ def covering(paths: list[str], limit: int = 64) -> list[str]:
     return [p for p in current if not any(a in roots for a in ancestors_and_self(p)[1:])]
 
 
-def _index_pathspecs(repo: Path, spec: list[str], limit: int = 64) -> list[str]:
+def index_pathspecs(repo: Path, spec: list[str], limit: int = 64) -> list[str]:
     """Pathspecs for ``ls-files``, which matches each of the index's entries
     against each pathspec: many top-level names (every single job's log
     sits at the top) become one ``:(glob)*`` (top-level files only, ``*``
@@ -91,7 +91,7 @@ def entries(repo: Path, args: list[str], paths: list[str],
     if spec == ["."]:
         specs = [[]]
     elif args[0] == "ls-files":
-        specs = [["--", *_index_pathspecs(repo, spec)]]
+        specs = [["--", *index_pathspecs(repo, spec)]]
     else:  # ls-tree walks trees, skipping those no pathspec names: cheap
         specs = [["--", *literal(chunk)] for chunk in chunks(spec)]
     for pathspec in specs:

@@ -111,7 +111,8 @@ def commit_plans(repo: Path, planned: list[PlannedCommit], use_annex: bool, *,
     no commit (its result is HEAD): a rerun after an interruption must not
     record the same content twice. The location logs of newly annexed
     content are written meanwhile, and complete before the branch moves."""
-    with PrivateIndex(repo) as index:
+    paths = sorted({p for plan in planned for p in plan.all_paths})
+    with PrivateIndex(repo, paths) as index:
         logs = LocationLogs()
         done = False
         try:
