@@ -13,7 +13,8 @@ changed. This writes the same log lines as one commit on the branch:
   (``.git/annex/index.lck`` names it), and the journal is empty (no change
   of another process waits there, which would later overwrite ours);
 - each key's log keeps the lines of other repositories and gets one line
-  for ours, newer than any it had (what git-annex's compaction leaves);
+  for ours, dated as git-annex's vector clock dates it (what its
+  compaction leaves);
 - the blobs go in one pack (``fast-import``), git-annex's index gets the
   changed entries (``update-index --index-info``), and the commit moves the
   branch only if nobody else moved it (``update-ref`` with the old value);
@@ -44,6 +45,9 @@ from .git import cat_blobs, git, git_text
 
 BRANCH = "refs/heads/git-annex"
 REFLOG_MESSAGE = "datalad slurm-finish: location logs"
+# Keys per branch commit: bounds the memory of a 100 000-point finish's logs
+# (its thread runs beside the finish's own peak), at one commit per batch.
+BATCH = 20000
 LOCK_WAIT = 30.0  # seconds: git-annex holds the lock for a commit, not longer
 # Configuration under which git-annex would write elsewhere, or run a hook
 # around a branch commit: git-annex's own plumbing handles those.
@@ -107,12 +111,15 @@ def _stamp(line: bytes) -> float:
 
 
 def _new_log(old: bytes | None, uuid: bytes, now: float) -> bytes:
-    """``old`` with our line replaced by one saying the content is here, its
-    time after every line's (git-annex reads the newest line per uuid)."""
+    """``old`` with our line replaced by one saying the content is here,
+    dated as git-annex's vector clock dates it: now, or just after our own
+    newest line if that is not older (a clock that went back). Other
+    repositories' lines are kept as they are."""
     lines = [line for line in (old or b"").splitlines() if line.strip()]
-    newest = max((_stamp(line) for line in lines), default=0.0)
+    ours = [line for line in lines if line.split(b" ")[2:3] == [uuid]]
+    newest = max((_stamp(line) for line in ours), default=0.0)
     stamp = now if now > newest else newest + 1
-    kept = [line for line in lines if line.split(b" ")[2:3] != [uuid]]
+    kept = [line for line in lines if line not in ours]
     return b"".join(line + b"\n" for line in kept) + b"%ds 1 %s\n" % (stamp, uuid)
 
 
@@ -200,7 +207,8 @@ def log_present(repo: Path, logs: set[str], uuid: str, message: str = "update") 
         paths = sorted(logs)
         current = cat_blobs(repo, [f"{old}:{p}" for p in paths])
         now = _clock()
-        contents = {p: _new_log(body, uuid.encode(), now)
+        fresh = _new_log(None, uuid.encode(), now)  # one object for every new key
+        contents = {p: fresh if body is None else _new_log(body, uuid.encode(), now)
                     for p, body in zip(paths, current, strict=True)}
         try:
             _commit(repo, annex_dir, contents, old, message)
@@ -214,10 +222,15 @@ def log_present(repo: Path, logs: set[str], uuid: str, message: str = "update") 
 def record_present(repo: Path, logs: Mapping[str, str], uuid: str, direct: bool,
                    message: str = "update") -> None:
     """Record that repository ``uuid`` has the content of ``logs`` (key ->
-    its log file): by one branch commit when ``direct`` and the repository
-    allows it, else by git-annex's plumbing."""
-    if not logs:
-        return
+    its log file): by a branch commit per BATCH keys when ``direct`` and
+    the repository allows it, else by git-annex's plumbing."""
+    items = sorted(logs.items())
+    for start in range(0, len(items), BATCH):
+        _record_batch(repo, dict(items[start:start + BATCH]), uuid, direct, message)
+
+
+def _record_batch(repo: Path, logs: Mapping[str, str], uuid: str, direct: bool,
+                  message: str) -> None:
     if direct:
         if log_present(repo, set(logs.values()), uuid, message):
             return

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,8 @@ def test_one_branch_commit_that_git_annex_and_a_clone_build_on(tmp_path):
 
 
 def test_lines_of_other_repositories_are_kept_and_ours_is_newest(tmp_path):
+    """As git-annex's vector clock: our line is dated after our own earlier
+    line, even one from a clock far ahead; other repositories' lines stay."""
     ds, files = _dataset(tmp_path / "ds", 2)
     backend = git(ds, "check-attr", "annex.backend", "--", files[0]).split(": ")[-1].strip()
     key = git(ds, "annex", "calckey", f"--backend={backend}", "--", files[0]).strip()
@@ -124,6 +127,26 @@ def test_lines_of_other_repositories_are_kept_and_ours_is_newest(tmp_path):
     assert _key(ds, files[0]) == key
     assert _here(ds) == files
     assert "2 copies" in git(ds, "annex", "whereis", "--", files[0])
+    _annex_state_sound(ds)
+
+
+def test_another_repositorys_clock_does_not_date_our_line(tmp_path):
+    """Only our own earlier lines move our date (git-annex's genLine): a
+    line of another repository dated far ahead leaves ours at now, so a
+    later drop here, dated now, still wins over it."""
+    ds, files = _dataset(tmp_path / "ds", 1)
+    backend = git(ds, "check-attr", "annex.backend", "--", files[0]).split(": ")[-1].strip()
+    key = git(ds, "annex", "calckey", f"--backend={backend}", "--", files[0]).strip()
+    uuid = git(ds, "config", "annex.uuid").strip()
+    subprocess.run(["git", "annex", "setpresentkey", key, OTHER, "1"], cwd=ds.path,
+                   env=dict(os.environ, GIT_ANNEX_VECTOR_CLOCK="4000000000"), check=True)
+    git(ds, "annex", "merge", "--quiet")
+    _commit(ds)
+    assert _direct(ds)
+    (ours,) = [line for line in _log(ds, key) if line.endswith(uuid)]
+    assert float(ours.split("s ", 1)[0]) < 4000000000
+    git(ds, "annex", "drop", "--force", "--quiet", "--", files[0])
+    assert _here(ds) == []
     _annex_state_sound(ds)
 
 
@@ -221,6 +244,22 @@ def test_key_file_names_map_back_to_keys(tmp_path):
         assert annex_log.key_from_file(os.path.basename(objectpath)) == key
 
 
+def _wait_for_processes_in(path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == path.resolve():
+                    busy.append(proc.name)
+            except OSError:
+                continue
+        if not busy:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"processes still running in {path}: {busy}")
+
+
 @pytest.mark.parametrize("point", ["annex-log-built", "annex-log-moved"])
 def test_a_finish_killed_while_writing_logs_completes_on_rerun(tmp_path, point):
     ds, _ = _dataset(tmp_path / "ds", 0)
@@ -236,6 +275,10 @@ def test_a_finish_killed_while_writing_logs_completes_on_rerun(tmp_path, point):
     killed = subprocess.run(["datalad", "slurm-finish", "--wait", "--wait-timeout", "60"],
                             cwd=ds.path, env=env, capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr
+    # The kill came from the log thread: a git the main thread had started
+    # (fast-import of our commits) outlives it and may still write its ref,
+    # as after any kill -9; a user's rerun comes after it has ended.
+    _wait_for_processes_in(Path(ds.path))
     results = api(ds, "slurm_finish")
     assert results and all(r["status"] == "ok" for r in results), results
     assert len(records(ds)) == 1
@@ -255,5 +298,15 @@ def test_a_post_update_annex_hook_is_left_to_git_annex_to_run(tmp_path):
     _commit(ds)
     assert not _direct(ds)
     assert marker.exists()
+    assert _here(ds) == files
+    _annex_state_sound(ds)
+
+
+def test_many_keys_go_in_batches_of_commits(tmp_path, monkeypatch):
+    ds, files = _dataset(tmp_path / "ds", 20)
+    monkeypatch.setattr(annex_log, "BATCH", 7)
+    before = int(git(ds, "rev-list", "--count", "refs/heads/git-annex"))
+    _commit(ds)
+    assert int(git(ds, "rev-list", "--count", "refs/heads/git-annex")) == before + 3
     assert _here(ds) == files
     _annex_state_sound(ds)

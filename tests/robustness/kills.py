@@ -34,6 +34,7 @@ from .sandbox import (
     schedule_jobs,
     sweep_config,
     wait_all_ended,
+    wait_for_orphaned_git,
 )
 
 KIND = "kill -9"
@@ -197,6 +198,7 @@ def run_trial(trial: KillTrial, bench: Bench) -> Outcome:
         if call.rc != -9:
             outcome.fail(f"the crash point {trial.moment} was not reached (exit {call.rc}): "
                          f"{call.said()}")
+    wait_for_orphaned_git(ds)
     _stale_index_lock(ds, outcome)
     _recover_and_check(ds, trial, outcome, config, bench)
     outcome.seconds = time.monotonic() - start

@@ -584,6 +584,26 @@ def books(ds: Path, backend: str, since: float = 0.0) -> Books:
     return Books(ran=ran, counts=recorded(ds), open=open_job_ids(ds))
 
 
+def wait_for_orphaned_git(ds: Path, timeout: float = 60) -> None:
+    """After a kill -9, until no git or git-annex it started still runs in
+    ``ds``: an orphaned ``git fast-import`` can still write its ref after the
+    command died, and a user's rerun comes after that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for proc in Path("/proc").iterdir():
+            try:
+                if (proc.name.isdigit() and (proc / "comm").read_text().strip()
+                        in ("git", "git-annex") and Path(os.readlink(proc / "cwd")) == ds.resolve()):
+                    busy = True
+                    break
+            except OSError:
+                continue
+        if not busy:
+            return
+        time.sleep(0.1)
+
+
 def integrity(ds: Path, allow: Iterable[str] = ()) -> list[str]:
     """What a user would find wrong after the dust settled: a damaged
     repository, our refs or private index files left, anything untracked or
