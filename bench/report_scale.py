@@ -132,8 +132,9 @@ def _floor_table(floor: dict) -> list[str]:
              f"The finish committed {floor['committed']} files; the floor rows handle the "
              f"{floor['files']} of them the jobs wrote ({floor['bytes'] / 2**20:.2f} MB), "
              "in copies of the dataset made just before the finish. Nothing is committed "
-             "in the copies. Each step starts after `sync`: on this machine a step right "
-             "after a burst of writes ran up to 5x slower.", "",
+             "in the copies. Each step starts after `sync`; the two `git add` rows show how "
+             "much slower a step right after a burst of writes runs on this machine, so "
+             "the target takes the faster.", "",
              "| step | seconds | peak MB | ÷ git add |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {s:.2f} | {'' if mb is None else f'{mb:.0f}'} | {s / git_add:.1f}x |"
               for name, s, mb in rows]
