@@ -29,7 +29,6 @@ brings up to date itself (it merges a branch that moved under it).
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import threading
@@ -40,8 +39,8 @@ from pathlib import Path
 from .. import process
 from ..crashpoints import crashpoint
 from ..errors import GitError
-from .commits import BUILD_REF_PREFIX, quote_path
-from .git import cat_blobs, git, git_text
+from .commits import BUILD_REF_PREFIX, fast_import, quote_path
+from .git import blob_sha, cat_blobs, git, git_text
 
 BRANCH = "refs/heads/git-annex"
 REFLOG_MESSAGE = "datalad slurm-finish: location logs"
@@ -123,10 +122,6 @@ def _new_log(old: bytes | None, uuid: bytes, now: float) -> bytes:
     return b"".join(line + b"\n" for line in kept) + b"%ds 1 %s\n" % (stamp, uuid)
 
 
-def _blob_sha(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
 def _clock() -> float:
     """Now, or git-annex's fixed clock when a test or user set one."""
     fixed = os.environ.get("GIT_ANNEX_VECTOR_CLOCK")
@@ -137,7 +132,6 @@ def _fast_import_commit(repo: Path, logs: dict[str, bytes], old: str, message: s
     """The commit of ``logs`` on ``old``, written in one pack: ``write-tree``
     would write each changed tree as a loose object, and 10 000 keys change
     about 13 000 trees of the branch (6 s on this machine's disk)."""
-    ref = f"{BUILD_REF_PREFIX}annex-{os.getpid()}"
     ident = git_text(repo, "var", "GIT_COMMITTER_IDENT").strip()
     marks: dict[bytes, int] = {}
     stream = []
@@ -145,17 +139,14 @@ def _fast_import_commit(repo: Path, logs: dict[str, bytes], old: str, message: s
         if data not in marks:
             marks[data] = len(marks) + 1
             stream.append(b"blob\nmark :%d\ndata %d\n%s\n" % (marks[data], len(data), data))
-    text = message.encode()
-    stream.append(b"commit %s\ncommitter %s\ndata %d\n%s\nfrom %s\n"
-                  % (ref.encode(), ident.encode(), len(text), text, old.encode()))
+    ref = f"{BUILD_REF_PREFIX}annex-{os.getpid()}"
+    commit_mark, text = len(marks) + 1, message.encode()
+    stream.append(b"commit %s\nmark :%d\ncommitter %s\ndata %d\n%s\nfrom %s\n"
+                  % (ref.encode(), commit_mark, ident.encode(), len(text), text, old.encode()))
     stream.extend(b"M 100644 :%d %s\n" % (marks[data], os.fsencode(quote_path(path)))
                   for path, data in logs.items())
     stream.append(b"\ndone\n")
-    try:
-        git(repo, "fast-import", "--quiet", "--done", input=b"".join(stream))
-        return git_text(repo, "rev-parse", "--verify", ref).strip()
-    finally:
-        git(repo, "update-ref", "-d", ref, check=False)
+    return fast_import(repo, ref, stream)[f":{commit_mark}"]
 
 
 def _commit(repo: Path, annex_dir: Path, logs: dict[str, bytes], old: str,
@@ -171,7 +162,7 @@ def _commit(repo: Path, annex_dir: Path, logs: dict[str, bytes], old: str,
         shutil.copyfile(annex_dir / "index", index)
         git(repo, "update-index", "-z", "--index-info",
             env={**os.environ, "GIT_INDEX_FILE": str(index)},
-            input=b"".join(f"100644 {_blob_sha(d)}\t".encode() + os.fsencode(p) + b"\0"
+            input=b"".join(f"100644 {blob_sha(d)}\t".encode() + os.fsencode(p) + b"\0"
                            for p, d in logs.items()))
         git(repo, "update-ref", "-m", REFLOG_MESSAGE, BRANCH, new, old)
         crashpoint("annex-log-moved")

@@ -204,11 +204,14 @@ def write_commits(repo: Path, planned: list[PlannedCommit], parent: str,
                               + b"\n")
         stream.append(b"\n")
     stream.append(b"done\n")
-    return _fast_import(repo, ref, stream, planned)
+    shas = fast_import(repo, ref, stream)
+    return {plan.key: shas[f":{i}"] for i, plan in enumerate(planned, start=1)}
 
 
-def _fast_import(repo: Path, ref: str, stream: list[bytes],
-                 planned: list[PlannedCommit]) -> dict[str, str]:
+def fast_import(repo: Path, ref: str, stream: list[bytes]) -> dict[str, str]:
+    """Run ``stream`` through ``git fast-import``, whose commits go on the
+    temporary ``ref`` (removed afterwards); the object id of each mark
+    (``":1"`` -> sha)."""
     with tempfile.NamedTemporaryFile(prefix="slurmsweep-marks-", delete=False) as marks:
         marks_path = marks.name
     try:
@@ -218,7 +221,7 @@ def _fast_import(repo: Path, ref: str, stream: list[bytes],
     finally:
         os.unlink(marks_path)
         git(repo, "update-ref", "-d", ref, check=False)
-    return {plan.key: shas[f":{i}"] for i, plan in enumerate(planned, start=1)}
+    return shas
 
 
 def remove_stale_build_refs(repo: Path) -> None:

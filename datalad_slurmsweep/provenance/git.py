@@ -7,6 +7,7 @@ output names may contain glob characters, which git must not expand.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -55,6 +56,11 @@ def cat_blobs(repo: Path, names: list[str],
         found.append(out[pos:pos + size] if header[1] == b"blob" else None)
         pos += size + 1
     return found
+
+
+def blob_sha(data: bytes) -> str:
+    """The object id git gives ``data`` as a blob (SHA-1 repositories)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def literal(paths: Iterable[str]) -> list[str]:

@@ -252,13 +252,14 @@ class _Placer:
 
 
 def annex_link_key(repo: Path, path: str, cfg: AnnexSettings) -> str | None:
-    """The key of an annex symlink whose content is here, else None."""
+    """The key of an annex symlink whose content is here, else None (its
+    object file's name is the key, escaped as git-annex escapes it)."""
     full = os.path.join(repo, path)
     target = os.readlink(full)
     resolved = os.path.normpath(os.path.join(os.path.dirname(full), target))
     if not resolved.startswith(str(cfg.objects) + os.sep) or not os.path.exists(resolved):
         return None
-    return os.path.basename(resolved)
+    return annex_log.key_from_file(os.path.basename(resolved))
 
 
 def _place_all(placer: _Placer, work: list[tuple[str, str, str]]) -> list[bool]:
@@ -301,7 +302,7 @@ def ingest(repo: Path, files: list[str], cfg: AnnexSettings,
         return Ingested(fallback=list(files))
     large, result = decide(repo, files, cfg, env)
     keys = _keys(repo, large)
-    present = {annex_log.key_from_file(k) for f in linked if (k := annex_link_key(repo, f, cfg))}
+    present = {k for f in linked if (k := annex_link_key(repo, f, cfg))}
     places = _places(repo, set(keys.values()) | present)
     work = []
     for path, key in keys.items():

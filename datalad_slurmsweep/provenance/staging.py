@@ -8,7 +8,6 @@ recorded as gitlinks, their files being the subdataset's to commit.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping, Set
 from pathlib import Path
@@ -17,7 +16,7 @@ from ..errors import GitError
 from . import ingest
 from .annex_log import LocationLogs
 from .commits import Env, chunks, entries
-from .git import cat_blobs, git
+from .git import blob_sha, cat_blobs, git
 from .paths import under_any
 
 # DataLad runs every git-annex command with dotfiles treated like any file
@@ -73,10 +72,6 @@ def _files_under(repo: Path, paths: list[str]) -> list[str]:
     return found
 
 
-def _under(path: str, roots: set[str]) -> bool:
-    return under_any(path, roots)
-
-
 def _annex_pointers(repo: Path, shas: set[str], env: Env = None) -> set[str]:
     """Which blobs are git-annex pointers (the index entries of unlocked
     annexed files), read in one ``git cat-file --batch``."""
@@ -123,7 +118,7 @@ def _stage(repo: Path, paths: list[str], use_annex: bool, env: Env,
     paths = [p for p in paths if p not in links]
     roots = set(paths)
     indexed = {p: e for p, e in entries(repo, ["ls-files", "-s"], paths, env).items()
-               if _under(p, roots)}
+               if under_any(p, roots)}
     files = _files_under(repo, [p for p in paths if os.path.lexists(repo / p)])
     in_git = {f for f in files if f in indexed and indexed[f][0] != "120000"}
     unlocked: list[str] = []
@@ -160,10 +155,6 @@ def _stage(repo: Path, paths: list[str], use_annex: bool, env: Env,
                            for p, sha in links.items()), env=env)
 
 
-def _link_blob(target: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(target) + target).hexdigest()
-
-
 def _annex(repo: Path, files: list[str], indexed: dict[str, tuple[str, str]],
            env: Env, logs: LocationLogs) -> tuple[list[str], list[str], list[str]]:
     """Annex new and rewritten files the fast way (``ingest.py``). Returns
@@ -176,7 +167,7 @@ def _annex(repo: Path, files: list[str], indexed: dict[str, tuple[str, str]],
     for f in files:
         (links if os.path.islink(repo / f) else regular).append(f)
     changed = [f for f in links if indexed.get(f, ("", ""))[1]
-               != _link_blob(os.readlink(os.fsencode(repo / f)))]
+               != blob_sha(os.readlink(os.fsencode(repo / f)))]
     cfg = ingest.settings(repo)
     done = ingest.ingest(repo, regular, cfg, env, linked=changed)
     logs.write(repo, done.to_log, cfg.uuid, cfg.log_directly, cfg.commit_message)
@@ -194,7 +185,7 @@ def _stage_symlinks(repo: Path, paths: list[str], env: Env) -> None:
     lines = []
     for path in paths:
         target = os.readlink(os.fsencode(repo / path))
-        sha = _link_blob(target)
+        sha = blob_sha(target)
         blobs[sha] = target
         lines.append(f"120000 {sha}\t".encode() + os.fsencode(path) + b"\0")
     stream = [b"blob\ndata %d\n%s\n" % (len(t), t) for t in blobs.values()]

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from datalad_slurmsweep.provenance.commits import PlannedCommit
 from datalad_slurmsweep.provenance.committing import commit_plans
 
 from ..helpers import api, git, records
+from ..robustness.sandbox import wait_for_orphaned_git
 
 OTHER = "11111111-2222-3333-4444-555555555555"
 
@@ -244,22 +244,6 @@ def test_key_file_names_map_back_to_keys(tmp_path):
         assert annex_log.key_from_file(os.path.basename(objectpath)) == key
 
 
-def _wait_for_processes_in(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        busy = []
-        for proc in Path("/proc").iterdir():
-            try:
-                if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == path.resolve():
-                    busy.append(proc.name)
-            except OSError:
-                continue
-        if not busy:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"processes still running in {path}: {busy}")
-
-
 @pytest.mark.parametrize("point", ["annex-log-built", "annex-log-moved"])
 def test_a_finish_killed_while_writing_logs_completes_on_rerun(tmp_path, point):
     ds, _ = _dataset(tmp_path / "ds", 0)
@@ -278,7 +262,7 @@ def test_a_finish_killed_while_writing_logs_completes_on_rerun(tmp_path, point):
     # The kill came from the log thread: a git the main thread had started
     # (fast-import of our commits) outlives it and may still write its ref,
     # as after any kill -9; a user's rerun comes after it has ended.
-    _wait_for_processes_in(Path(ds.path))
+    wait_for_orphaned_git(Path(ds.path))
     results = api(ds, "slurm_finish")
     assert results and all(r["status"] == "ok" for r in results), results
     assert len(records(ds)) == 1
